@@ -1,0 +1,30 @@
+# Two commands do everything on a fresh machine: `make demo` and `make test`.
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+TORCH := torch==2.13.0
+
+.PHONY: install demo test bench clean
+
+$(VENV)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q $(TORCH)
+	$(PY) -m pip install -q -e ".[all]"
+	touch $@
+
+install: $(VENV)/.installed
+
+demo: install
+	$(PY) scripts/train.py --out runs/demo
+
+test: install
+	$(PY) -m pytest
+
+bench: install
+	$(PY) scripts/bench_routing.py
+	$(PY) scripts/bench_envs.py
+	$(PY) scripts/bench_ppo.py
+
+clean:
+	rm -rf $(VENV) runs .pytest_cache

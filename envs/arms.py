@@ -1,0 +1,383 @@
+"""Planar arms x tasks, after Devin et al. (2017), natively batched in numpy.
+
+One `ArmCore` holds the state of N copies of a (robot, task) pair and steps
+them all at once. `ArmEnv` is the single gymnasium env (N=1) and
+`ArmVectorEnv` the native vector env (any N, SAME_STEP autoreset); both run
+the same numpy code, so a seeded `ArmVectorEnv(num_envs=1)` and `ArmEnv`
+produce the same trajectories.
+
+All positions are in units of the arm's reach (links are rescaled to sum to
+1, base at the origin), so a task module sees the same geometry whatever the
+arm.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import gymnasium as gym
+import numpy as np
+from gymnasium import spaces
+from gymnasium.vector import AutoresetMode, VectorEnv
+from gymnasium.vector.utils import batch_space
+
+# Link lengths per robot (only their ratios matter: they are rescaled to reach 1).
+ROBOTS: dict[str, tuple[float, ...]] = {
+    "Arm2": (1.0, 0.8),
+    "Arm3": (0.6, 0.5, 0.4),
+    "Arm3Long": (1.0, 0.7, 0.5),
+    "Arm4": (0.5, 0.4, 0.3, 0.3),
+}
+TASKS: tuple[str, ...] = ("ReachRed", "ReachBlue", "Push")
+MAX_EPISODE_STEPS: dict[str, int] = {"ReachRed": 50, "ReachBlue": 50, "Push": 100}
+
+DT = 0.05  # seconds per step
+MAX_JOINT_SPEED = 3.0  # rad/s at |action| = 1
+JOINT_LIMIT = 2.5  # rad, for every joint but the base, which turns freely
+SUCCESS_DISTANCE = 0.1  # success threshold, in reach units
+SUCCESS_BONUS = 1.0
+EE_RADIUS = 0.04  # end-effector disc, reach units
+BLOCK_RADIUS = 0.06  # block disc, reach units
+TASK_OBS_DIM = 6  # [ee_xy, object0_xy, object1_xy]
+TASK_OBS_BOUND = 1.5  # the block can be pushed a little past the reach
+
+
+def robot_obs_dim(robot: str) -> int:
+    """cos q, sin q and q / limit for each joint."""
+    return 3 * len(ROBOTS[robot])
+
+
+def action_space(robot: str) -> spaces.Box:
+    """Joint velocities in [-1, 1], scaled by MAX_JOINT_SPEED."""
+    return spaces.Box(-1.0, 1.0, (len(ROBOTS[robot]),), np.float32)
+
+
+def observation_space(robot: str) -> spaces.Dict:
+    """The single-env Dict(robot, task) observation space."""
+    n = robot_obs_dim(robot)
+    return spaces.Dict(
+        {
+            "robot": spaces.Box(-1.0, 1.0, (n,), np.float32),
+            "task": spaces.Box(-TASK_OBS_BOUND, TASK_OBS_BOUND, (TASK_OBS_DIM,), np.float32),
+        }
+    )
+
+
+def check_names(robot: str, task: str) -> None:
+    """Raise ValueError listing valid names if robot or task is unknown."""
+    if robot not in ROBOTS:
+        raise ValueError(f"unknown arms robot {robot!r}; valid robots: {sorted(ROBOTS)}")
+    if task not in TASKS:
+        raise ValueError(f"unknown arms task {task!r}; valid tasks: {list(TASKS)}")
+
+
+def _links(robot: str) -> np.ndarray:
+    links = np.asarray(ROBOTS[robot], dtype=np.float64)
+    return links / links.sum()
+
+
+def _wrap(angle: np.ndarray) -> np.ndarray:
+    return (angle + np.pi) % (2 * np.pi) - np.pi
+
+
+def _annulus(rng: np.random.Generator, k: int, lo: float, hi: float) -> np.ndarray:
+    """k points uniform in radius and angle within lo <= r <= hi, shape (k, 2)."""
+    r = rng.uniform(lo, hi, k)
+    th = rng.uniform(-np.pi, np.pi, k)
+    return np.stack([r * np.cos(th), r * np.sin(th)], axis=-1)
+
+
+def forward_kinematics(links: np.ndarray, q: np.ndarray) -> np.ndarray:
+    """End-effector xy for joint angles q of shape (..., n)."""
+    cum = np.cumsum(q, axis=-1)
+    return np.stack([(links * np.cos(cum)).sum(-1), (links * np.sin(cum)).sum(-1)], axis=-1)
+
+
+def jacobian(links: np.ndarray, q: np.ndarray) -> np.ndarray:
+    """d(ee_xy)/dq, shape (..., 2, n)."""
+    cum = np.cumsum(q, axis=-1)
+    # Joint i moves every link j >= i: reverse cumulative sums.
+    dx = -np.flip(np.cumsum(np.flip(links * np.sin(cum), -1), -1), -1)
+    dy = np.flip(np.cumsum(np.flip(links * np.cos(cum), -1), -1), -1)
+    return np.stack([dx, dy], axis=-2)
+
+
+class ArmCore:
+    """State and physics of N copies of one (robot, task) pair."""
+
+    def __init__(self, robot: str, task: str, num_envs: int) -> None:
+        check_names(robot, task)
+        self.robot, self.task, self.num_envs = robot, task, num_envs
+        self.links = _links(robot)
+        n = len(self.links)
+        self.limits = np.full(n, JOINT_LIMIT)
+        self.limits[0] = np.pi
+        self.q = np.zeros((num_envs, n))
+        self.ee = forward_kinematics(self.links, self.q)
+        # objects[:, 0] and [:, 1]: red and blue targets, or block and goal.
+        self.objects = np.zeros((num_envs, 2, 2))
+
+    def reset(self, mask: np.ndarray, rng: np.random.Generator) -> None:
+        """Resample the state of the copies where mask is True."""
+        k = int(mask.sum())
+        if k == 0:
+            return
+        n = len(self.links)
+        q = rng.uniform(-1.0, 1.0, (k, n))
+        q[:, 0] = rng.uniform(-np.pi, np.pi, k)
+        self.q[mask] = q
+        self.ee[mask] = forward_kinematics(self.links, q)
+        if self.task == "Push":
+            self.objects[mask] = self._sample_push(rng, k)
+        else:
+            red = _annulus(rng, k, 0.3, 0.85)
+            # Blue at least 60 degrees away from red, so the two are >= 0.3 apart.
+            r = rng.uniform(0.3, 0.85, k)
+            th = np.arctan2(red[:, 1], red[:, 0]) + rng.uniform(np.pi / 3, 5 * np.pi / 3, k)
+            blue = np.stack([r * np.cos(th), r * np.sin(th)], axis=-1)
+            self.objects[mask] = np.stack([red, blue], axis=1)
+
+    @staticmethod
+    def _sample_push(rng: np.random.Generator, k: int) -> np.ndarray:
+        """Block in radius [0.45, 0.8], goal 0.2-0.35 away in radius [0.4, 0.85]."""
+        block = _annulus(rng, k, 0.45, 0.8)
+        goal = np.zeros_like(block)
+        todo = np.ones(k, dtype=bool)
+        while todo.any():  # rejection rounds, each vectorised over the copies
+            m = int(todo.sum())
+            g = block[todo] + _annulus(rng, m, 0.2, 0.35)
+            goal[todo] = g
+            r = np.linalg.norm(g, axis=-1)
+            todo[todo] = (r < 0.4) | (r > 0.85)
+        return np.stack([block, goal], axis=1)
+
+    def step(self, action: np.ndarray) -> None:
+        """Integrate joint velocities for one step, then resolve contacts."""
+        a = np.clip(np.asarray(action, dtype=np.float64), -1.0, 1.0)
+        q = self.q + a * (MAX_JOINT_SPEED * DT)
+        q[:, 0] = _wrap(q[:, 0])
+        q[:, 1:] = np.clip(q[:, 1:], -JOINT_LIMIT, JOINT_LIMIT)
+        self.q = q
+        self.ee = forward_kinematics(self.links, q)
+        if self.task == "Push":
+            # The end-effector disc pushes the block disc out of overlap.
+            rel = self.objects[:, 0] - self.ee
+            dist = np.linalg.norm(rel, axis=-1, keepdims=True)
+            contact = EE_RADIUS + BLOCK_RADIUS
+            pushed = self.ee + rel / np.maximum(dist, 1e-9) * contact
+            self.objects[:, 0] = np.where(dist < contact, pushed, self.objects[:, 0])
+
+    def evaluate(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Reward, success and task distance (reach units) of every copy."""
+        if self.task == "Push":
+            distance = np.linalg.norm(self.objects[:, 0] - self.objects[:, 1], axis=-1)
+            approach = np.linalg.norm(self.ee - self.objects[:, 0], axis=-1)
+            shaped = -distance - 0.5 * approach
+        else:
+            target = self.objects[:, 0 if self.task == "ReachRed" else 1]
+            distance = np.linalg.norm(self.ee - target, axis=-1)
+            shaped = -distance
+        success = distance < SUCCESS_DISTANCE
+        return shaped + SUCCESS_BONUS * success, success, distance
+
+    def obs(self) -> dict[str, np.ndarray]:
+        """Batched Dict observation, float32."""
+        robot = np.concatenate([np.cos(self.q), np.sin(self.q), self.q / self.limits], axis=-1)
+        task = np.concatenate([self.ee, self.objects.reshape(self.num_envs, 4)], axis=-1)
+        return {"robot": robot.astype(np.float32), "task": task.astype(np.float32)}
+
+
+class ArmEnv(gym.Env):
+    """A planar arm doing a reaching or pushing task (Devin et al., 2017).
+
+    ## Description
+    A planar revolute arm (`Arm2`, `Arm3`, `Arm3Long`, `Arm4`: 2-4 links of
+    different lengths) with its base at the origin, in a world measured in
+    units of the arm's reach. `ReachRed` / `ReachBlue`: a red and a blue
+    target are present; move the end effector to the named one. `Push`: the
+    end effector (a disc of radius 0.04) pushes a block (a disc of radius
+    0.06) out of overlap; push the block onto the goal.
+
+    ## Action Space
+    `Box(-1, 1, (n_joints,), float32)`: joint velocities, scaled by 3 rad/s,
+    integrated over dt = 0.05 s. The base joint turns freely, the others are
+    limited to +-2.5 rad.
+
+    ## Observation Space
+    `Dict(robot=Box(3 n_joints), task=Box(6))`, float32.
+    `robot`: [cos q, sin q, q / limit]. `task`: [ee_xy, object0_xy,
+    object1_xy] in reach units, where the objects are (red, blue) for reach
+    tasks and (block, goal) for `Push`.
+
+    ## Rewards
+    Reach: `-distance(ee, target)`. Push: `-distance(block, goal) -
+    0.5 distance(ee, block)`. Plus 1.0 on success.
+
+    ## Starting State
+    Base angle uniform in [-pi, pi], other joints uniform in [-1, 1] rad.
+    Targets uniform in radius [0.3, 0.85] reach, red and blue >= 60 degrees
+    apart. Block in radius [0.45, 0.8], goal 0.2-0.35 from it within radius
+    [0.4, 0.85].
+
+    ## Episode End
+    Terminates on success: task distance < 0.1 reach (ee to target, or
+    block to goal). Truncates after 50 steps (reach) or 100 steps (push), by
+    the registered `max_episode_steps`. `info` has `is_success` (bool) and
+    `distance` (float, reach units) at every step.
+
+    ## Arguments
+    `robot`: one of `ROBOTS`; `task`: one of `TASKS`. Registered as
+    `modrl/{robot}-{task}-v0`; `gymnasium.make_vec` returns `ArmVectorEnv`.
+    """
+
+    metadata = {"render_modes": []}
+
+    def __init__(self, robot: str = "Arm3", task: str = "ReachRed", render_mode: str | None = None):
+        self.core = ArmCore(robot, task, 1)
+        self.robot, self.task = robot, task
+        self.observation_space = observation_space(robot)
+        self.action_space = action_space(robot)
+        self.render_mode = render_mode
+
+    def _obs(self) -> dict[str, np.ndarray]:
+        return {k: v[0] for k, v in self.core.obs().items()}
+
+    def reset(self, *, seed: int | None = None, options: dict[str, Any] | None = None):
+        super().reset(seed=seed)
+        self.core.reset(np.ones(1, dtype=bool), self.np_random)
+        _, success, distance = self.core.evaluate()
+        return self._obs(), {"is_success": bool(success[0]), "distance": float(distance[0])}
+
+    def step(self, action: np.ndarray):
+        self.core.step(np.asarray(action)[None])
+        reward, success, distance = self.core.evaluate()
+        done = bool(success[0])
+        info = {"is_success": done, "distance": float(distance[0])}
+        return self._obs(), float(reward[0]), done, False, info
+
+
+class ArmVectorEnv(VectorEnv):
+    """N copies of `ArmEnv` stepped at once in numpy, with SAME_STEP autoreset.
+
+    When a copy's episode ends, the returned obs is already its reset obs;
+    the last obs is in `info["final_obs"]` (an object array, `None` where
+    not done) and its info in `info["final_info"]`, as in gymnasium's
+    `SyncVectorEnv(autoreset_mode=SAME_STEP)`.
+    """
+
+    metadata = {"render_modes": [], "autoreset_mode": AutoresetMode.SAME_STEP}
+
+    def __init__(
+        self,
+        num_envs: int = 1,
+        robot: str = "Arm3",
+        task: str = "ReachRed",
+        max_episode_steps: int | None = None,
+        render_mode: str | None = None,
+    ):
+        self.core = ArmCore(robot, task, num_envs)
+        self.robot, self.task, self.num_envs = robot, task, num_envs
+        self.max_episode_steps = max_episode_steps or MAX_EPISODE_STEPS[task]
+        self.single_observation_space = observation_space(robot)
+        self.single_action_space = action_space(robot)
+        self.observation_space = batch_space(self.single_observation_space, num_envs)
+        self.action_space = batch_space(self.single_action_space, num_envs)
+        self.render_mode = render_mode
+        self.metadata = dict(self.metadata)
+        self._steps = np.zeros(num_envs, dtype=np.int64)
+        self._all = np.ones(num_envs, dtype=bool)
+
+    def _info(self, success: np.ndarray, distance: np.ndarray) -> dict[str, Any]:
+        return {"is_success": success, "_is_success": self._all.copy(),
+                "distance": distance, "_distance": self._all.copy()}
+
+    def reset(self, *, seed: int | None = None, options: dict[str, Any] | None = None):
+        super().reset(seed=seed)  # seeds self.np_random when seed is given
+        self.core.reset(self._all, self.np_random)
+        self._steps[:] = 0
+        _, success, distance = self.core.evaluate()
+        return self.core.obs(), self._info(success, distance)
+
+    def step(self, actions: np.ndarray):
+        self.core.step(actions)
+        reward, terminated, distance = self.core.evaluate()
+        self._steps += 1
+        truncated = (self._steps >= self.max_episode_steps) & ~terminated
+        done = terminated | truncated
+        obs = self.core.obs()
+        info = self._info(terminated.copy(), distance)
+        if done.any():
+            final_obs = np.full(self.num_envs, None, dtype=object)
+            for i in np.flatnonzero(done):  # only the copies that ended
+                final_obs[i] = {k: v[i] for k, v in obs.items()}
+            final_info = {k: v.copy() for k, v in info.items()}
+            final_info["_is_success"] = done.copy()
+            final_info["_distance"] = done.copy()
+            self.core.reset(done, self.np_random)
+            self._steps[done] = 0
+            obs = self.core.obs()
+            _, success, distance = self.core.evaluate()
+            info = self._info(np.where(done, success, info["is_success"]), distance)
+            info.update(final_obs=final_obs, _final_obs=done.copy(),
+                        final_info=final_info, _final_info=done.copy())
+        return obs, reward, terminated, truncated, info
+
+
+def scripted_action(robot: str, task: str, obs: dict[str, np.ndarray]) -> np.ndarray:
+    """A hand-written controller for any arm and task, from the observation alone.
+
+    Damped-least-squares inverse kinematics toward a Cartesian waypoint: the
+    target for reach tasks; for `Push`, a point behind the block (going round
+    it), then through the block toward the goal. Works on single (D,) or
+    batched (N, D) observations.
+    """
+    check_names(robot, task)
+    links = _links(robot)
+    n = len(links)
+    robot_obs = np.atleast_2d(obs["robot"]).astype(np.float64)
+    task_obs = np.atleast_2d(obs["task"]).astype(np.float64)
+    q = np.arctan2(robot_obs[:, n:2 * n], robot_obs[:, :n])
+    ee, obj0, obj1 = task_obs[:, 0:2], task_obs[:, 2:4], task_obs[:, 4:6]
+    if task == "ReachRed":
+        delta = obj0 - ee
+    elif task == "ReachBlue":
+        delta = obj1 - ee
+    else:
+        delta = _push_delta(ee, obj0, obj1)
+    # Limit the Cartesian step, then solve J dq = delta by damped least squares.
+    norm = np.linalg.norm(delta, axis=-1, keepdims=True)
+    delta = delta * np.minimum(1.0, 0.08 / np.maximum(norm, 1e-9))
+    J = jacobian(links, q)
+    JJt = J @ np.swapaxes(J, -1, -2) + 0.01 * np.eye(2)
+    dq = (np.swapaxes(J, -1, -2) @ np.linalg.solve(JJt, delta[..., None]))[..., 0]
+    # Null-space pull of the limited joints toward 0, away from their limits.
+    centre = np.zeros_like(q)
+    centre[:, 1:] = -0.2 * q[:, 1:]
+    J_pinv = np.swapaxes(J, -1, -2) @ np.linalg.inv(JJt)
+    dq += centre - (J_pinv @ (J @ centre[..., None]))[..., 0]
+    action = dq / (MAX_JOINT_SPEED * DT)
+    action /= np.maximum(1.0, np.abs(action).max(-1, keepdims=True))
+    action = action.astype(np.float32)
+    return action if np.ndim(obs["robot"]) == 2 else action[0]
+
+
+def _push_delta(ee: np.ndarray, block: np.ndarray, goal: np.ndarray) -> np.ndarray:
+    """Cartesian move for pushing: get behind the block, then push it to the goal."""
+    contact = EE_RADIUS + BLOCK_RADIUS
+    to_goal = goal - block
+    u = to_goal / np.maximum(np.linalg.norm(to_goal, axis=-1, keepdims=True), 1e-9)
+    rel = ee - block
+    along = (rel * u).sum(-1, keepdims=True)
+    perp = rel - along * u
+    perp_dist = np.linalg.norm(perp, axis=-1, keepdims=True)
+    aligned = (along < -0.5 * contact) & (perp_dist < 0.3 * BLOCK_RADIUS)
+    behind = along < -0.8 * contact
+    # Push: aim a little into the block along the push direction.
+    push = block - u * (contact - 0.05) - ee
+    # Approach: go to the point behind the block.
+    approach = block - u * (contact + 0.03) - ee
+    # Go round: move sideways (on the ee's side) and back, keeping clear.
+    side = np.where(perp_dist > 1e-6, perp / np.maximum(perp_dist, 1e-9),
+                    np.stack([-u[:, 1], u[:, 0]], axis=-1))
+    around = block + side * (contact + 0.05) - u * (contact + 0.03) - ee
+    return np.where(aligned, push, np.where(behind, approach, around))

@@ -1,0 +1,111 @@
+"""`Suite`: the robots, the tasks, their gymnasium ids and train / held-out splits."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import gymnasium as gym
+
+
+class Suite:
+    """A robot x task family of registered gymnasium environments.
+
+    Every (robot, task) pair is one id; `splits` names which pairs to train
+    on and which to hold out for zero-shot recombination (Devin et al.,
+    2017): each held-out pair's robot and task are both seen in training,
+    only never together.
+    """
+
+    def __init__(
+        self,
+        name: str,
+        robot_obs_dims: Mapping[str, int],
+        task_obs_dims: Mapping[str, int],
+        action_spaces: Mapping[str, gym.Space],
+        id_format: str,
+        make_vec_kwargs: Mapping[str, Any] | None = None,
+    ) -> None:
+        self.name = name
+        self.robots: tuple[str, ...] = tuple(robot_obs_dims)
+        self.tasks: tuple[str, ...] = tuple(task_obs_dims)
+        self._robot_obs_dims = dict(robot_obs_dims)
+        self._task_obs_dims = dict(task_obs_dims)
+        self._action_spaces = dict(action_spaces)
+        self._id_format = id_format
+        self._make_vec_kwargs = dict(make_vec_kwargs or {})
+
+    def __repr__(self) -> str:
+        return f"Suite({self.name!r}, robots={self.robots}, tasks={self.tasks})"
+
+    def check(self, robot: str, task: str) -> None:
+        """Raise ValueError, listing the valid names, if robot or task is unknown."""
+        if robot not in self.robots:
+            raise ValueError(f"unknown robot {robot!r} in suite {self.name!r}; valid robots: {list(self.robots)}")
+        if task not in self.tasks:
+            raise ValueError(f"unknown task {task!r} in suite {self.name!r}; valid tasks: {list(self.tasks)}")
+
+    def pairs(self) -> list[tuple[str, str]]:
+        """Every (robot, task) pair, robot-major."""
+        return [(r, t) for r in self.robots for t in self.tasks]
+
+    def env_id(self, robot: str, task: str) -> str:
+        """The registered gymnasium id of a pair."""
+        self.check(robot, task)
+        return self._id_format.format(robot=robot, task=task)
+
+    def default_holdout(self) -> list[tuple[str, str]]:
+        """A diagonal: robot i with task i, so each robot and task keeps other partners."""
+        k = min(len(self.robots), len(self.tasks))
+        if k < 2:
+            return []
+        return [(self.robots[i], self.tasks[i]) for i in range(k)]
+
+    def splits(self, holdout: Sequence[tuple[str, str]] | None = None) -> dict[str, list[tuple[str, str]]]:
+        """`train` and `holdout` pair lists; holdout defaults to `default_holdout()`.
+
+        Raises ValueError for an unknown or repeated pair, or if a robot or a
+        task would be missing from `train` (its module could not be trained).
+        """
+        held = self.default_holdout() if holdout is None else [tuple(p) for p in holdout]
+        for pair in held:
+            if len(pair) != 2:
+                raise ValueError(f"holdout entries must be (robot, task) pairs, got {pair!r}")
+            self.check(*pair)
+        if len(set(held)) != len(held):
+            raise ValueError(f"holdout has repeated pairs: {held}")
+        train = [p for p in self.pairs() if p not in set(held)]
+        missing = [r for r in self.robots if all(p[0] != r for p in train)]
+        missing += [t for t in self.tasks if all(p[1] != t for p in train)]
+        if missing:
+            raise ValueError(f"holdout leaves {missing} with no training pair; every robot and task must appear in train")
+        return {"train": train, "holdout": list(held)}
+
+    def robot_obs_dim(self, robot: str) -> int:
+        """Size of the `robot` observation."""
+        self.check(robot, self.tasks[0])
+        return self._robot_obs_dims[robot]
+
+    def task_obs_dim(self, task: str) -> int:
+        """Size of the `task` observation."""
+        self.check(self.robots[0], task)
+        return self._task_obs_dims[task]
+
+    def action_space(self, robot: str) -> gym.Space:
+        """The robot's own (single-env) action space."""
+        self.check(robot, self.tasks[0])
+        return self._action_spaces[robot]
+
+    def make(self, robot: str, task: str, num_envs: int, seed: int | None = None) -> gym.vector.VectorEnv:
+        """A vector env with SAME_STEP autoreset (final obs in `info["final_obs"]`).
+
+        With a seed, the env is reset with it (and its action space seeded),
+        so later unseeded `reset()` calls are reproducible too.
+        """
+        if num_envs < 1:
+            raise ValueError(f"num_envs must be >= 1, got {num_envs}")
+        env = gym.make_vec(self.env_id(robot, task), num_envs=num_envs, **self._make_vec_kwargs)
+        if seed is not None:
+            env.reset(seed=seed)
+            env.action_space.seed(seed)
+        return env

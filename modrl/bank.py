@@ -1,0 +1,152 @@
+"""ModuleBank: M same-shaped modules held as stacked tensors.
+
+A batch whose samples chose different modules runs as one batched call over
+samples grouped by module (sort, pad to the largest group, `vmap` over the
+modules), never as a Python loop over samples.
+"""
+
+from __future__ import annotations
+
+import copy
+from typing import Any
+
+import torch
+from torch import Tensor, nn
+from torch.func import functional_call, stack_module_state, vmap
+
+from modrl.modules.base import Module, build_module
+
+
+class ModuleBank(nn.Module):
+    """M modules of one kind and config, stored as [M, ...] parameter tensors."""
+
+    def __init__(self, kind: str, num_modules: int, **config: Any) -> None:
+        super().__init__()
+        if not isinstance(num_modules, int) or num_modules <= 0:
+            raise ValueError(f"num_modules must be a positive int, got {num_modules!r}")
+        modules = [build_module(kind, **config) for _ in range(num_modules)]
+        if any(True for _ in modules[0].buffers()):
+            raise ValueError(f"module kind {kind!r} has buffers; a ModuleBank holds parameters only")
+        self.kind, self.config, self.num_modules = kind, dict(modules[0].config), num_modules
+        self.in_features, self.out_features = modules[0].in_features, modules[0].out_features
+        params, _ = stack_module_state(modules)
+        self._names = list(params)
+        self.params = nn.ParameterList([nn.Parameter(params[n].detach().clone()) for n in self._names])
+        # The template gives the computation, never parameters: it lives on the meta device.
+        self._template = [copy.deepcopy(modules[0]).to("meta")]
+        self.register_buffer("frozen", torch.zeros(num_modules, dtype=torch.bool), persistent=False)
+        for p in self.params:
+            p.register_hook(self._mask_frozen_grad)
+
+    # -- parameters ------------------------------------------------------------------------
+
+    def stacked(self) -> dict[str, Tensor]:
+        """Every module's parameters, name → [M, ...]. A hypernetwork bank generates these."""
+        return dict(zip(self._names, self.params))
+
+    def _mask_frozen_grad(self, grad: Tensor) -> Tensor:
+        if not bool(self.frozen.any()):
+            return grad
+        keep = (~self.frozen).to(grad.dtype).view(-1, *([1] * (grad.dim() - 1)))
+        return grad * keep
+
+    def freeze(self, *indices: int) -> None:
+        """Stop gradients from reaching modules `indices` (the others keep learning)."""
+        for i in indices:
+            self._check_index(i)
+            self.frozen[i] = True
+
+    def unfreeze(self, *indices: int) -> None:
+        for i in indices:
+            self._check_index(i)
+            self.frozen[i] = False
+
+    def _check_index(self, i: int) -> None:
+        if not 0 <= int(i) < self.num_modules:
+            raise IndexError(f"module index {i} out of range for a bank of {self.num_modules}")
+
+    def module(self, i: int) -> Module:
+        """A standalone copy of module i (for saving, inspection or reuse elsewhere)."""
+        self._check_index(i)
+        module = build_module(self.kind, **self.config)
+        stacked = self.stacked()
+        module.load_state_dict({n: stacked[n][i].detach().clone() for n in self._names})
+        return module
+
+    @torch.no_grad()
+    def load_module(self, i: int, module: Module) -> None:
+        """Copy a module's parameters into slot i; it must be of this bank's kind and config."""
+        self._check_index(i)
+        if module.spec() != {"kind": self.kind, "config": self.config}:
+            raise ValueError(f"module {module.spec()} does not fit a bank of {{'kind': {self.kind!r}, 'config': {self.config}}}")
+        state = module.state_dict()
+        for name, p in zip(self._names, self.params):
+            p[i].copy_(state[name])
+
+    # -- computation -----------------------------------------------------------------------
+
+    def _call(self, params: dict[str, Tensor], x: Tensor) -> Tensor:
+        return functional_call(self._template[0], params, (x,))
+
+    def _check_input(self, x: Tensor) -> None:
+        if x.dim() != 2 or x.shape[1] != self.in_features:
+            raise ValueError(f"bank expects inputs [B, {self.in_features}], got {tuple(x.shape)}")
+
+    def forward_one(self, x: Tensor, i: int) -> Tensor:
+        """Module i on the whole batch."""
+        self._check_index(i)
+        return self._call({n: p[i] for n, p in self.stacked().items()}, x)
+
+    def forward_all(self, x: Tensor) -> Tensor:
+        """Every module on every sample: [M, B, out] (soft routing)."""
+        self._check_input(x)
+        return vmap(self._call, in_dims=(0, None))(self.stacked(), x)
+
+    def forward_grouped(self, x: Tensor, indices: Tensor) -> Tensor:
+        """Sample b through module indices[b]: [B, out], grouped by module (top-1 routing)."""
+        self._check_input(x)
+        if indices.shape != (x.shape[0],):
+            raise ValueError(f"indices must have shape [{x.shape[0]}], got {tuple(indices.shape)}")
+        if x.shape[0] == 0:
+            return x.new_zeros(0, self.out_features)
+        counts = torch.bincount(indices, minlength=self.num_modules)
+        if counts.numel() > self.num_modules:
+            raise IndexError(f"module index {int(indices.max())} out of range for a bank of {self.num_modules}")
+        used = counts.nonzero().flatten()
+        if used.numel() == 1:  # one module for the whole batch: no grouping needed
+            return self.forward_one(x, int(used))
+        order = torch.argsort(indices, stable=True)
+        sorted_idx = indices[order]
+        starts = torch.cumsum(counts, 0) - counts
+        slot = torch.arange(x.shape[0], device=x.device) - starts[sorted_idx]
+        padded = x.new_zeros(self.num_modules, int(counts.max()), x.shape[1])
+        padded[sorted_idx, slot] = x[order]
+        out_padded = vmap(self._call)(self.stacked(), padded)
+        out = torch.empty(x.shape[0], out_padded.shape[-1], device=x.device, dtype=out_padded.dtype)
+        out[order] = out_padded[sorted_idx, slot]
+        return out
+
+    def forward_topk(self, x: Tensor, indices: Tensor) -> Tensor:
+        """Sample b through each of modules indices[b, :]: [B, k, out]."""
+        if indices.dim() != 2 or indices.shape[0] != x.shape[0]:
+            raise ValueError(f"indices must have shape [{x.shape[0]}, k], got {tuple(indices.shape)}")
+        k = indices.shape[1]
+        flat = self.forward_grouped(x.repeat_interleave(k, dim=0), indices.reshape(-1))
+        return flat.view(x.shape[0], k, -1)
+
+    def merged(self, weights: Tensor) -> dict[str, Tensor]:
+        """Routing-weighted average of the modules' parameters: [M] → one module, [B, M] → one per sample."""
+        if weights.shape[-1] != self.num_modules or weights.dim() not in (1, 2):
+            raise ValueError(f"merge weights must be [M] or [B, M] with M={self.num_modules}, got {tuple(weights.shape)}")
+        return {n: torch.tensordot(weights, p, dims=([weights.dim() - 1], [0])) for n, p in self.stacked().items()}
+
+    def forward_merged(self, x: Tensor, weights: Tensor) -> Tensor:
+        """One forward pass through the merged module(s)."""
+        self._check_input(x)
+        params = self.merged(weights)
+        if weights.dim() == 1:
+            return self._call(params, x)
+        return vmap(lambda p, xi: self._call(p, xi.unsqueeze(0)).squeeze(0))(params, x)
+
+    def extra_repr(self) -> str:
+        return f"kind={self.kind!r}, num_modules={self.num_modules}, config={self.config}"

@@ -1,0 +1,64 @@
+"""Plain linear and MLP modules."""
+
+from __future__ import annotations
+
+from torch import Tensor, nn
+
+from modrl.modules.base import Module, check_features, check_positive
+from modrl.registry import register_module
+
+ACTIVATIONS = {"tanh": nn.Tanh, "relu": nn.ReLU, "gelu": nn.GELU, "identity": nn.Identity}
+
+
+def make_activation(name: str) -> nn.Module:
+    if name not in ACTIVATIONS:
+        raise ValueError(f"unknown activation {name!r}; valid: {sorted(ACTIVATIONS)}")
+    return ACTIVATIONS[name]()
+
+
+@register_module("linear")
+class Linear(Module):
+    """y = W x + b."""
+
+    def __init__(self, in_features: int, out_features: int, bias: bool = True) -> None:
+        check_positive(in_features=in_features, out_features=out_features)
+        super().__init__(in_features=in_features, out_features=out_features, bias=bias)
+        self.in_features, self.out_features = in_features, out_features
+        self.linear = nn.Linear(in_features, out_features, bias=bias)
+
+    def forward(self, x: Tensor) -> Tensor:
+        check_features(x, self.in_features, "Linear")
+        return self.linear(x)
+
+
+@register_module("mlp")
+class MLP(Module):
+    """A stack of linear layers with an activation between them (and optionally after the last)."""
+
+    def __init__(
+        self,
+        in_features: int,
+        out_features: int,
+        hidden: list[int] | tuple[int, ...] = (64,),
+        activation: str = "tanh",
+        final_activation: bool = False,
+    ) -> None:
+        hidden = [int(h) for h in hidden]
+        make_activation(activation)  # fail early on an unknown name
+        check_positive(in_features=in_features, out_features=out_features, **{f"hidden[{i}]": h for i, h in enumerate(hidden)})
+        super().__init__(
+            in_features=in_features, out_features=out_features, hidden=hidden,
+            activation=activation, final_activation=final_activation,
+        )
+        self.in_features, self.out_features = in_features, out_features
+        sizes = [in_features, *hidden, out_features]
+        layers: list[nn.Module] = []
+        for i, (a, b) in enumerate(zip(sizes[:-1], sizes[1:])):
+            layers.append(nn.Linear(a, b))
+            if i < len(sizes) - 2 or final_activation:
+                layers.append(make_activation(activation))
+        self.net = nn.Sequential(*layers)
+
+    def forward(self, x: Tensor) -> Tensor:
+        check_features(x, self.in_features, "MLP")
+        return self.net(x)
