@@ -34,21 +34,26 @@ class ModuleBank(nn.Module):
         self.params = nn.ParameterList([nn.Parameter(params[n].detach().clone()) for n in self._names])
         # The template gives the computation, never parameters: it lives on the meta device.
         self._template = [copy.deepcopy(modules[0]).to("meta")]
+        # Freezing is applied in `stacked()` (not by gradient hooks, which deepcopy and pickling drop).
         self.register_buffer("frozen", torch.zeros(num_modules, dtype=torch.bool), persistent=False)
-        for p in self.params:
-            p.register_hook(self._mask_frozen_grad)
 
     # -- parameters ------------------------------------------------------------------------
 
     def stacked(self) -> dict[str, Tensor]:
-        """Every module's parameters, name → [M, ...]. A hypernetwork bank generates these."""
-        return dict(zip(self._names, self.params))
+        """Every module's parameters, name → [M, ...]. A hypernetwork bank generates these.
 
-    def _mask_frozen_grad(self, grad: Tensor) -> Tensor:
-        if not bool(self.frozen.any()):
-            return grad
-        keep = (~self.frozen).to(grad.dtype).view(-1, *([1] * (grad.dim() - 1)))
-        return grad * keep
+        Frozen modules' slices are detached, so no gradient reaches them."""
+        return {n: self._stop_frozen(p) for n, p in zip(self._names, self.params)}
+
+    def _stop_frozen(self, t: Tensor) -> Tensor:
+        """`t` [M, ...] with the rows of frozen modules detached (t itself when none is frozen)."""
+        if not self._any_frozen:
+            return t
+        return torch.where(self.frozen.view(-1, *([1] * (t.dim() - 1))), t.detach(), t)
+
+    @property
+    def _any_frozen(self) -> bool:
+        return bool(self.frozen.any())
 
     def freeze(self, *indices: int) -> None:
         """Stop gradients from reaching modules `indices` (the others keep learning)."""
@@ -103,28 +108,36 @@ class ModuleBank(nn.Module):
         return vmap(self._call, in_dims=(0, None))(self.stacked(), x)
 
     def forward_grouped(self, x: Tensor, indices: Tensor) -> Tensor:
-        """Sample b through module indices[b]: [B, out], grouped by module (top-1 routing)."""
+        """Sample b through module indices[b]: [B, out], grouped by module (top-1 routing).
+
+        Rows are scattered into an [M, C, in] tensor (C = the largest group), the modules run
+        as one `vmap`-ed call, and each sample's row is gathered back: flat `index_copy_` /
+        `index_select` rather than 2-D advanced indexing, and no sort of x itself.
+        """
         self._check_input(x)
-        if indices.shape != (x.shape[0],):
-            raise ValueError(f"indices must have shape [{x.shape[0]}], got {tuple(indices.shape)}")
-        if x.shape[0] == 0:
+        if indices.shape != (x.shape[0],) or indices.dtype.is_floating_point or indices.dtype == torch.bool:
+            raise ValueError(f"indices must be an integer tensor of shape [{x.shape[0]}], "
+                             f"got {tuple(indices.shape)} {indices.dtype}")
+        n = x.shape[0]
+        if n == 0:
             return x.new_zeros(0, self.out_features)
+        indices = indices.long()
+        lo, hi = (int(v) for v in torch.aminmax(indices))
+        if lo < 0 or hi >= self.num_modules:
+            raise IndexError(f"module indices must lie in [0, {self.num_modules}), got range [{lo}, {hi}]")
+        if lo == hi:  # one module for the whole batch: no grouping needed
+            return self.forward_one(x, lo)
         counts = torch.bincount(indices, minlength=self.num_modules)
-        if counts.numel() > self.num_modules:
-            raise IndexError(f"module index {int(indices.max())} out of range for a bank of {self.num_modules}")
-        used = counts.nonzero().flatten()
-        if used.numel() == 1:  # one module for the whole batch: no grouping needed
-            return self.forward_one(x, int(used))
+        capacity = int(counts.max())
         order = torch.argsort(indices, stable=True)
-        sorted_idx = indices[order]
+        sorted_idx = indices.index_select(0, order)
         starts = torch.cumsum(counts, 0) - counts
-        slot = torch.arange(x.shape[0], device=x.device) - starts[sorted_idx]
-        padded = x.new_zeros(self.num_modules, int(counts.max()), x.shape[1])
-        padded[sorted_idx, slot] = x[order]
-        out_padded = vmap(self._call)(self.stacked(), padded)
-        out = torch.empty(x.shape[0], out_padded.shape[-1], device=x.device, dtype=out_padded.dtype)
-        out[order] = out_padded[sorted_idx, slot]
-        return out
+        rank = torch.arange(n, device=x.device) - starts.index_select(0, sorted_idx)
+        # pos[b]: the row of sample b in the flattened [M * C] padded batch
+        pos = torch.empty_like(indices).index_copy_(0, order, sorted_idx * capacity + rank)
+        padded = x.new_zeros(self.num_modules * capacity, x.shape[1]).index_copy_(0, pos, x)
+        out = vmap(self._call)(self.stacked(), padded.view(self.num_modules, capacity, -1))
+        return out.reshape(self.num_modules * capacity, -1).index_select(0, pos)
 
     def forward_topk(self, x: Tensor, indices: Tensor) -> Tensor:
         """Sample b through each of modules indices[b, :]: [B, k, out]."""

@@ -39,13 +39,13 @@ class HyperBank(ModuleBank):
         )
         self.generator = nn.Parameter(torch.zeros(embedding_dim * len(factors), base.numel()))
         nn.init.normal_(self.generator, std=0.01)
-        if len(factors) == 1:  # freezing module i freezes its embedding; φ₀ and W stay shared
-            self.embeddings[0].register_hook(self._mask_frozen_grad)
 
     def codes(self) -> Tensor:
         """αᵢ for every module: [M, embedding_dim · len(factors)]."""
         grids = torch.meshgrid(*[torch.arange(n, device=self.base.device) for n in self.factors], indexing="ij")
-        parts = [emb[g.flatten()] for emb, g in zip(self.embeddings, grids)]
+        # with one factor, freezing module i freezes its embedding; φ₀ and W stay shared
+        parts = [(self._stop_frozen(emb) if len(self.factors) == 1 else emb)[g.flatten()]
+                 for emb, g in zip(self.embeddings, grids)]
         return torch.cat(parts, dim=-1)
 
     def stacked(self) -> dict[str, Tensor]:

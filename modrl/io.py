@@ -7,6 +7,7 @@ A module file holds one module's kind, config and tensors. Loading uses
 from __future__ import annotations
 
 import json
+import pickle
 from pathlib import Path
 
 import torch
@@ -29,12 +30,15 @@ def save_module(module: Module, path: str | Path, **metadata: str) -> Path:
 
 def read_header(path: str | Path) -> dict:
     """The kind, config and metadata of a saved module."""
-    blob = torch.load(path, map_location="cpu", weights_only=True)
-    if not isinstance(blob, dict) or "header" not in blob:
+    try:
+        blob = torch.load(path, map_location="cpu", weights_only=True)
+    except (pickle.UnpicklingError, RuntimeError, EOFError, KeyError) as err:  # not a torch file, or one with objects
+        raise ValueError(f"{path} is not a modrl module file ({type(err).__name__})") from err
+    if not isinstance(blob, dict) or not isinstance(blob.get("header"), str) or "state_dict" not in blob:
         raise ValueError(f"{path} is not a modrl module file")
     header = json.loads(blob["header"])
-    if header.get("format") != FORMAT:
-        raise ValueError(f"{path} has format {header.get('format')!r}, expected {FORMAT!r}")
+    if not isinstance(header, dict) or header.get("format") != FORMAT:
+        raise ValueError(f"{path} has format {header.get('format') if isinstance(header, dict) else None!r}, expected {FORMAT!r}")
     return header | {"state_dict": blob["state_dict"]}
 
 

@@ -29,8 +29,9 @@ class SoftMoERouter(Router):
 
 @register_router("topk")
 class TopKRouter(Router):
-    """Noisy top-k gating (Shazeer et al., 2017): renormalised weights over k modules and a
-    load-balancing loss M · Σᵢ fᵢ Pᵢ (fraction routed × mean probability, Switch-style)."""
+    """Noisy top-k gating (Shazeer et al., 2017): renormalised weights over k modules (k = 1: the
+    chosen module's probability) and a load-balancing loss M · Σᵢ fᵢ Pᵢ (fraction routed × mean
+    probability, Switch-style)."""
 
     def __init__(self, num_modules: int, k: int = 2, in_features: int = 0, num_tasks: int = 0,
                  noisy: bool = True, balance_coef: float = 0.01) -> None:
@@ -50,7 +51,10 @@ class TopKRouter(Router):
         probs = torch.softmax(logits, -1)
         routed = F.one_hot(indices[:, 0], self.num_modules).float().mean(0)
         balance = self.num_modules * (routed * probs.mean(0)).sum()
-        return Routing(indices=indices, weights=torch.softmax(top, -1), entropy=entropy_of(clean),
+        # k = 1: the renormalised weight would be the constant 1 (no gradient to the router), so the
+        # gate is the chosen module's softmax probability, as in Switch Transformers.
+        weights = probs.gather(1, indices) if self.k == 1 else torch.softmax(top, -1)
+        return Routing(indices=indices, weights=weights, entropy=entropy_of(clean),
                        aux_losses={"load_balance": self.balance_coef * balance})
 
 
