@@ -1,0 +1,107 @@
+"""One training-and-zero-shot experiment: train a policy on a suite's train split,
+then evaluate every pair (trained and held out). What `scripts/train.py` runs."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import torch
+
+import envs
+from agents.evaluate import evaluate
+from agents.multipair import MultiPairEnv
+from agents.policy import POLICIES, build_policy
+from agents.ppo import PPO, PPOConfig, seed_everything
+from agents.recombine import save_modules
+from agents.spaces import SuiteSpec
+
+
+@dataclass
+class ExperimentConfig:
+    suite: str = "arms"
+    """robot x task suite: arms or grid"""
+    policies: tuple[str, ...] = ("modular",)
+    """policies to train: modular and/or monolithic"""
+    holdout: tuple[str, ...] = ()
+    """held-out pairs as Robot:Task (empty: the suite's default diagonal)"""
+    seeds: tuple[int, ...] = (1,)
+    """one training run per seed and policy"""
+    eval_episodes: int = 100
+    """evaluation episodes per pair"""
+    random_baseline: bool = True
+    """also evaluate an untrained modular policy (reference for final distance)"""
+    interface_dim: int = 16
+    """width of the task→robot interface"""
+    interface_dropout: float = 0.0
+    """dropout on the interface while training (Devin et al.'s regulariser)"""
+    out: Path | None = Path("runs/train")
+    """output directory (checkpoints, modules, TensorBoard, zero_shot.json, heatmap); None: keep nothing"""
+    resume: bool = False
+    """continue each run from its last checkpoint"""
+    progress: bool = True
+    """show progress bars"""
+    ppo: PPOConfig = field(default_factory=PPOConfig)
+
+    def __post_init__(self) -> None:
+        envs.get_suite(self.suite)  # unknown suite → ValueError listing the valid ones
+        for policy in self.policies:
+            if policy not in POLICIES:
+                raise ValueError(f"unknown policy {policy!r}; valid: {list(POLICIES)}")
+        if not self.seeds:
+            raise ValueError("give at least one seed")
+
+    def holdout_pairs(self) -> list[tuple[str, str]] | None:
+        if not self.holdout:
+            return None
+        pairs = []
+        for item in self.holdout:
+            if item.count(":") != 1:
+                raise ValueError(f"held-out pairs are written Robot:Task, got {item!r}")
+            pairs.append(tuple(item.split(":")))
+        return pairs
+
+
+def run_dir(cfg: ExperimentConfig, policy: str, seed: int) -> Path | None:
+    return cfg.out / policy / f"seed{seed}" if cfg.out is not None else None
+
+
+def train_one(cfg: ExperimentConfig, policy_kind: str, seed: int) -> torch.nn.Module:
+    """Train (or resume) one policy on the train split; its modules are saved under the run dir."""
+    suite = envs.get_suite(cfg.suite)
+    spec = SuiteSpec.from_suite(suite)
+    splits = suite.splits(cfg.holdout_pairs())
+    seed_everything(seed)
+    policy = build_policy(policy_kind, spec, interface_dim=cfg.interface_dim,
+                          interface_dropout=cfg.interface_dropout) if policy_kind == "modular" else build_policy(policy_kind, spec)
+    ppo_cfg = PPOConfig(**(asdict(cfg.ppo) | {"seed": seed}))
+    train_envs = MultiPairEnv(suite, spec, splits["train"], ppo_cfg.num_envs, seed)
+    directory = run_dir(cfg, policy_kind, seed)
+    PPO(policy, train_envs, ppo_cfg, directory, progress=cfg.progress).train(resume=cfg.resume)
+    train_envs.close()
+    if directory is not None and policy_kind == "modular":
+        save_modules(policy, directory / "modules", cfg.suite)
+    return policy
+
+
+def run(cfg: ExperimentConfig) -> list[dict]:
+    """Train every policy and seed, evaluate every pair; records as in `zero_shot.json`."""
+    suite = envs.get_suite(cfg.suite)
+    splits = suite.splits(cfg.holdout_pairs())
+    pairs = splits["train"] + splits["holdout"]
+    split_of = {p: name for name, ps in splits.items() for p in ps}
+    records = []
+    for seed in cfg.seeds:
+        policies = {kind: train_one(cfg, kind, seed) for kind in cfg.policies}
+        if cfg.random_baseline:
+            seed_everything(seed)
+            policies["random"] = build_policy("modular", SuiteSpec.from_suite(suite), interface_dim=cfg.interface_dim)
+        for kind, policy in policies.items():
+            for r in evaluate(policy, suite, pairs, cfg.eval_episodes, seed=10_000 + seed):
+                records.append({**r, "split": split_of[(r["robot"], r["task"])], "policy": kind, "seed": seed,
+                                "suite": cfg.suite})
+    if cfg.out is not None:
+        (cfg.out / "config.json").parent.mkdir(parents=True, exist_ok=True)
+        (cfg.out / "config.json").write_text(json.dumps(asdict(cfg), default=str, indent=1))
+    return records

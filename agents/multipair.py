@@ -1,0 +1,105 @@
+"""Several (robot, task) vector envs stepped as one padded torch batch.
+
+Each pair runs as its own batched env; their observations are padded and
+concatenated so one policy forward pass serves every pair (the module banks
+group the rows by robot and by task).
+"""
+
+from __future__ import annotations
+
+import zlib
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+from torch import Tensor
+
+from agents.spaces import ObsBatch, SuiteSpec
+
+
+@dataclass
+class StepResult:
+    obs: ObsBatch  # next observations (already reset where an episode ended)
+    reward: Tensor  # [N]
+    terminated: Tensor  # [N] bool
+    truncated: Tensor  # [N] bool
+    final_obs: ObsBatch | None  # last observations of the rows whose episode ended (rows of `ended`)
+    ended: Tensor  # [N] bool
+    success: Tensor  # [N] bool, meaningful where `ended`
+    distance: Tensor  # [N] float, task distance at episode end, meaningful where `ended`
+
+
+class MultiPairEnv:
+    """`num_envs` copies of each pair; rows are pair-major: pair p owns rows [p·n, (p+1)·n)."""
+
+    def __init__(self, suite, spec: SuiteSpec, pairs: list[tuple[str, str]], num_envs: int, seed: int) -> None:
+        if not pairs:
+            raise ValueError("MultiPairEnv needs at least one (robot, task) pair")
+        if num_envs <= 0:
+            raise ValueError(f"num_envs must be positive, got {num_envs}")
+        for robot, task in pairs:
+            suite.check(robot, task)
+        self.spec, self.pairs, self.num_envs = spec, list(pairs), num_envs
+        self.envs = [suite.make(r, t, num_envs) for r, t in pairs]
+        self.size = len(pairs) * num_envs
+        self.robot_ids = torch.tensor([spec.robot_id(r) for r, _ in pairs]).repeat_interleave(num_envs)
+        self.task_ids = torch.tensor([spec.task_id(t) for _, t in pairs]).repeat_interleave(num_envs)
+        self.action_dims = [spec.action_dims[r] for r, _ in pairs]
+        self.seed = seed
+
+    def _pad(self, array: np.ndarray, width: int) -> np.ndarray:
+        return np.pad(np.asarray(array, np.float32).reshape(array.shape[0], -1), ((0, 0), (0, width - array.shape[-1])))
+
+    def _batch(self, robot: list[np.ndarray], task: list[np.ndarray], rows: Tensor | None = None) -> ObsBatch:
+        r = torch.from_numpy(np.concatenate([self._pad(x, self.spec.robot_width) for x in robot]))
+        t = torch.from_numpy(np.concatenate([self._pad(x, self.spec.task_width) for x in task]))
+        ids = slice(None) if rows is None else rows
+        return ObsBatch(r, t, self.robot_ids[ids], self.task_ids[ids])
+
+    def reset(self, seed: int) -> ObsBatch:
+        """Reset every copy. A pair's seed depends on its names, not its position, so a pair
+        evaluates the same whatever other pairs run beside it."""
+        obs = [env.reset(seed=seed + zlib.crc32(f"{r}-{t}".encode()) % 1_000_000)[0]
+               for (r, t), env in zip(self.pairs, self.envs)]
+        return self._batch([o["robot"] for o in obs], [o["task"] for o in obs])
+
+    def step(self, actions: Tensor) -> StepResult:
+        """Step with padded actions [N, A] (continuous, clipped to [-1, 1]) or [N] (discrete)."""
+        actions = actions.detach().cpu().numpy()
+        robot, task, rewards, terms, truncs = [], [], [], [], []
+        final_robot, final_task, success, distance = [], [], [], []
+        for p, env in enumerate(self.envs):
+            rows = actions[p * self.num_envs : (p + 1) * self.num_envs]
+            rows = rows.astype(np.int64) if self.spec.discrete else np.clip(rows[:, : self.action_dims[p]], -1, 1)
+            obs, reward, term, trunc, info = env.step(rows)
+            robot.append(obs["robot"]), task.append(obs["task"])
+            rewards.append(reward), terms.append(term), truncs.append(trunc)
+            done = term | trunc
+            s, d = np.zeros(self.num_envs, bool), np.zeros(self.num_envs, np.float32)
+            if done.any():
+                final = info["final_info"]
+                s[done], d[done] = final["is_success"][done], final["distance"][done]
+                for i in np.flatnonzero(done):
+                    final_robot.append(info["final_obs"][i]["robot"][None])
+                    final_task.append(info["final_obs"][i]["task"][None])
+            success.append(s), distance.append(d)
+        ended = torch.from_numpy(np.concatenate(terms) | np.concatenate(truncs))
+        final_obs = None
+        if final_robot:
+            final_obs = self._batch(final_robot, final_task, ended.nonzero().flatten())
+        return StepResult(
+            obs=self._batch(robot, task),
+            reward=torch.from_numpy(np.concatenate(rewards).astype(np.float32)),
+            terminated=torch.from_numpy(np.concatenate(terms)),
+            truncated=torch.from_numpy(np.concatenate(truncs)),
+            final_obs=final_obs, ended=ended,
+            success=torch.from_numpy(np.concatenate(success)),
+            distance=torch.from_numpy(np.concatenate(distance)),
+        )
+
+    def pair_of_row(self) -> list[tuple[str, str]]:
+        return [pair for pair in self.pairs for _ in range(self.num_envs)]
+
+    def close(self) -> None:
+        for env in self.envs:
+            env.close()

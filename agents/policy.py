@@ -1,0 +1,113 @@
+"""Actor-critic policies over every (robot, task) pair of a suite.
+
+`ModularPolicy` is the core's fixed routing with sequential aggregation
+(Devin et al., 2017): action = robot_module[r](task_module[t](task_obs), robot_obs),
+two `RoutedLayer`s whose `FixedRouter`s read the task id and the robot id.
+`MonolithicPolicy` is the baseline: one network for all pairs.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+from torch.distributions import Categorical, Normal
+
+from agents.heads import ActorCriticModule
+from agents.spaces import ObsBatch, SuiteSpec
+from modrl import FixedRouter, ModuleBank, RoutedLayer, Sequential
+
+POLICIES = ("modular", "monolithic")
+
+
+class ModularPolicy(nn.Module):
+    """Task modules feed robot modules through a fixed-width interface (one for actor, one for critic)."""
+
+    def __init__(self, spec: SuiteSpec, interface_dim: int = 16, task_hidden: tuple[int, ...] = (64,),
+                 robot_hidden: tuple[int, ...] = (64, 64), interface_dropout: float = 0.0) -> None:
+        super().__init__()
+        self.spec, self.interface_dim = spec, interface_dim
+        task_bank = ModuleBank("actor_critic", len(spec.tasks), actor_in=0, critic_in=0, shared_in=spec.task_width,
+                               actor_out=interface_dim, critic_out=interface_dim, hidden=list(task_hidden),
+                               final_activation=True)
+        robot_bank = ModuleBank("actor_critic", len(spec.robots), actor_in=interface_dim, critic_in=interface_dim,
+                                shared_in=spec.robot_width, actor_out=spec.action_width, critic_out=1,
+                                hidden=list(robot_hidden), log_std=not spec.discrete)
+        self.task_layer = RoutedLayer(task_bank, FixedRouter.one_per_task(len(spec.tasks)), Sequential())
+        self.robot_layer = RoutedLayer(robot_bank, FixedRouter.one_per_task(len(spec.robots)), Sequential())
+        self.dropout = nn.Dropout(interface_dropout)
+        self.register_buffer("action_masks", spec.action_masks(), persistent=False)
+
+    def forward(self, obs: ObsBatch) -> tuple[Tensor, Tensor]:
+        """(actor output [B, A], value [B])."""
+        interface, _ = self.task_layer(obs.task, obs.task_ids)
+        out, _ = self.robot_layer(torch.cat([self.dropout(interface), obs.robot], -1), obs.robot_ids)
+        return out[:, :-1], out[:, -1]
+
+    def log_std(self, obs: ObsBatch) -> Tensor:
+        return self.robot_layer.bank.stacked()["log_std"][obs.robot_ids]
+
+    def banks(self) -> dict[str, tuple[ModuleBank, tuple[str, ...]]]:
+        """The module banks by role, with the names of their modules (for saving one file per module)."""
+        return {"robot": (self.robot_layer.bank, self.spec.robots), "task": (self.task_layer.bank, self.spec.tasks)}
+
+
+class MonolithicPolicy(nn.Module):
+    """One network for all pairs: input = padded robot and task observations + one-hot robot and task ids."""
+
+    def __init__(self, spec: SuiteSpec, hidden: tuple[int, ...] = (128, 128)) -> None:
+        super().__init__()
+        self.spec = spec
+        width = spec.robot_width + spec.task_width + len(spec.robots) + len(spec.tasks)
+        self.net = ActorCriticModule(0, 0, width, spec.action_width, 1, hidden=list(hidden), log_std=not spec.discrete)
+        self.register_buffer("action_masks", spec.action_masks(), persistent=False)
+
+    def forward(self, obs: ObsBatch) -> tuple[Tensor, Tensor]:
+        x = torch.cat([obs.robot, obs.task, F.one_hot(obs.robot_ids, len(self.spec.robots)).float(),
+                       F.one_hot(obs.task_ids, len(self.spec.tasks)).float()], -1)
+        out = self.net(x)
+        return out[:, :-1], out[:, -1]
+
+    def log_std(self, obs: ObsBatch) -> Tensor:
+        return self.net.log_std.expand(obs.robot_ids.shape[0], -1)
+
+    def banks(self) -> dict:
+        return {}
+
+
+def build_policy(kind: str, spec: SuiteSpec, **kwargs) -> nn.Module:
+    if kind == "modular":
+        return ModularPolicy(spec, **kwargs)
+    if kind == "monolithic":
+        return MonolithicPolicy(spec, **{k: v for k, v in kwargs.items() if k == "hidden"})
+    raise ValueError(f"unknown policy {kind!r}; valid: {list(POLICIES)}")
+
+
+class ActionDist:
+    """The action distribution of a padded batch: entries outside a robot's own action are masked out."""
+
+    def __init__(self, policy: nn.Module, obs: ObsBatch) -> None:
+        params, self.value = policy(obs)
+        self.mask = policy.action_masks[obs.robot_ids]
+        self.discrete = policy.spec.discrete
+        if self.discrete:
+            self.dist = Categorical(logits=params.masked_fill(~self.mask, -1e9))
+        else:
+            self.dist = Normal(params, policy.log_std(obs).exp())
+
+    def sample(self) -> Tensor:
+        a = self.dist.sample()
+        return a if self.discrete else a * self.mask
+
+    def mode(self) -> Tensor:
+        return self.dist.probs.argmax(-1) if self.discrete else self.dist.mean * self.mask
+
+    def log_prob(self, action: Tensor) -> Tensor:
+        if self.discrete:
+            return self.dist.log_prob(action.long())
+        return (self.dist.log_prob(action) * self.mask).sum(-1)
+
+    def entropy(self) -> Tensor:
+        if self.discrete:
+            return self.dist.entropy()
+        return (self.dist.entropy() * self.mask).sum(-1)

@@ -1,0 +1,301 @@
+"""PPO for policies over many (robot, task) pairs at once.
+
+Follows CleanRL's `ppo_continuous_action.py` (clipped objective, GAE, value
+clipping, advantage normalisation, entropy bonus, gradient clipping, Adam
+with eps 1e-5 and a linearly annealed learning rate), plus bootstrapping
+from the final observation on time-limit truncation. Every pair runs as its
+own batched env; one update trains all modules together.
+
+Reproducible resume: training runs in segments of `checkpoint_every`
+updates. Each segment starts by seeding torch and resetting the envs from
+(seed, update), and ends with a checkpoint, so a run resumed from its last
+checkpoint follows exactly the path of an uninterrupted run.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import time
+from collections import defaultdict
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import Tensor, nn
+
+from agents.multipair import MultiPairEnv
+from agents.policy import ActionDist
+from agents.spaces import ObsBatch
+
+
+@dataclass
+class PPOConfig:
+    seed: int = 1
+    """seed of torch, numpy and the environments"""
+    total_timesteps: int = 1_000_000
+    """environment steps over all pairs"""
+    num_envs: int = 16
+    """parallel copies of each (robot, task) pair"""
+    num_steps: int = 64
+    """steps per copy per rollout"""
+    learning_rate: float = 3e-4
+    """Adam learning rate"""
+    anneal_lr: bool = True
+    """anneal the learning rate linearly to 0"""
+    gamma: float = 0.99
+    """discount factor"""
+    gae_lambda: float = 0.95
+    """lambda of generalised advantage estimation"""
+    num_minibatches: int = 8
+    """minibatches per epoch"""
+    update_epochs: int = 4
+    """epochs over each rollout"""
+    norm_adv: bool = True
+    """normalise advantages per minibatch"""
+    clip_coef: float = 0.2
+    """the surrogate clipping coefficient"""
+    clip_vloss: bool = True
+    """clip the value loss as in PPO2"""
+    ent_coef: float = 0.0
+    """entropy bonus coefficient"""
+    vf_coef: float = 0.5
+    """value loss coefficient"""
+    max_grad_norm: float = 0.5
+    """global gradient norm clip"""
+    target_kl: float | None = None
+    """stop the epoch loop early past this approximate KL (None: never)"""
+    checkpoint_every: int = 10
+    """updates per checkpoint (and per reseeded segment)"""
+
+    def __post_init__(self) -> None:
+        positive = ("total_timesteps", "num_envs", "num_steps", "num_minibatches", "update_epochs", "checkpoint_every")
+        for name in positive:
+            if getattr(self, name) <= 0:
+                raise ValueError(f"{name} must be positive, got {getattr(self, name)}")
+        if not 0 < self.gamma <= 1 or not 0 <= self.gae_lambda <= 1:
+            raise ValueError(f"gamma must be in (0, 1] and gae_lambda in [0, 1], got {self.gamma}, {self.gae_lambda}")
+        if self.learning_rate <= 0 or self.clip_coef <= 0:
+            raise ValueError("learning_rate and clip_coef must be positive")
+
+
+@dataclass
+class Rollout:
+    obs: ObsBatch  # [T, N]
+    actions: Tensor
+    log_probs: Tensor  # [T, N]
+    values: Tensor
+    advantages: Tensor
+    returns: Tensor
+
+
+@dataclass
+class EpisodeLog:
+    """Episodes that ended, per pair: returns, successes, final distances."""
+
+    returns: dict[tuple[str, str], list[float]] = field(default_factory=lambda: defaultdict(list))
+    success: dict[tuple[str, str], list[float]] = field(default_factory=lambda: defaultdict(list))
+    distance: dict[tuple[str, str], list[float]] = field(default_factory=lambda: defaultdict(list))
+
+    def summary(self) -> dict[str, dict[str, float]]:
+        return {
+            f"{r}-{t}": {"return": float(np.mean(v)), "success": float(np.mean(self.success[(r, t)])),
+                         "distance": float(np.mean(self.distance[(r, t)])), "episodes": len(v)}
+            for (r, t), v in self.returns.items()
+        }
+
+
+def seed_everything(seed: int) -> None:
+    random.seed(seed)
+    np.random.seed(seed % 2**32)
+    torch.manual_seed(seed)
+
+
+class PPO:
+    """Trains `policy` on every pair of `envs`; `run_dir` (optional) gets checkpoints and TensorBoard logs."""
+
+    def __init__(self, policy: nn.Module, envs: MultiPairEnv, config: PPOConfig, run_dir: str | Path | None = None,
+                 progress: bool = True) -> None:
+        self.policy, self.envs, self.config, self.progress = policy, envs, config, progress
+        self.run_dir = Path(run_dir) if run_dir is not None else None
+        self.optimizer = torch.optim.Adam(policy.parameters(), lr=config.learning_rate, eps=1e-5)
+        self.batch_size = envs.size * config.num_steps
+        self.num_updates = max(1, config.total_timesteps // self.batch_size)
+        self.minibatch_size = max(1, self.batch_size // config.num_minibatches)
+        self.update = 0
+        self.history: list[dict] = []
+        self._returns = torch.zeros(envs.size)
+        self._pair_of_row = envs.pair_of_row()
+
+    # -- checkpoints ------------------------------------------------------------------------
+
+    @property
+    def checkpoint_path(self) -> Path | None:
+        return self.run_dir / "checkpoint.pt" if self.run_dir is not None else None
+
+    def save_checkpoint(self) -> None:
+        if self.checkpoint_path is None:
+            return
+        self.run_dir.mkdir(parents=True, exist_ok=True)
+        state = {"policy": self.policy.state_dict(), "optimizer": self.optimizer.state_dict(), "update": self.update,
+                 "config": json.dumps(asdict(self.config)), "history": json.dumps(self.history)}
+        tmp = self.checkpoint_path.with_suffix(".tmp")
+        torch.save(state, tmp)
+        os.replace(tmp, self.checkpoint_path)  # atomic: a kill never leaves half a checkpoint
+
+    def load_checkpoint(self) -> bool:
+        """Continue from the last checkpoint, if there is one; True when it was loaded."""
+        if self.checkpoint_path is None or not self.checkpoint_path.exists():
+            return False
+        state = torch.load(self.checkpoint_path, map_location="cpu", weights_only=True)
+        saved = json.loads(state["config"])
+        for key in ("seed", "num_envs", "num_steps", "checkpoint_every"):
+            if saved[key] != getattr(self.config, key):
+                raise ValueError(f"cannot resume: checkpoint has {key}={saved[key]}, this run {getattr(self.config, key)}")
+        self.policy.load_state_dict(state["policy"])
+        self.optimizer.load_state_dict(state["optimizer"])
+        self.update, self.history = state["update"], json.loads(state["history"])
+        return True
+
+    # -- training ---------------------------------------------------------------------------
+
+    def train(self, resume: bool = False) -> list[dict]:
+        """Run (or, with `resume`, continue) training; returns one summary dict per update."""
+        from torch.utils.tensorboard import SummaryWriter
+        from tqdm.auto import tqdm
+
+        if resume:
+            self.load_checkpoint()
+        writer = SummaryWriter(str(self.run_dir / "tb")) if self.run_dir is not None else None
+        bar = tqdm(total=self.num_updates, initial=self.update, disable=not self.progress, desc="ppo", unit="update")
+        obs = None
+        try:
+            while self.update < self.num_updates:
+                if self.update % self.config.checkpoint_every == 0 or obs is None:
+                    seed = self.config.seed * 1_000_003 + self.update
+                    seed_everything(seed)
+                    obs = self.envs.reset(seed)
+                    self._returns.zero_()
+                if self.config.anneal_lr:
+                    frac = 1.0 - self.update / self.num_updates
+                    self.optimizer.param_groups[0]["lr"] = frac * self.config.learning_rate
+                start = time.perf_counter()
+                rollout, obs, episodes = self.collect(obs)
+                losses = self.learn(rollout)
+                self.update += 1
+                record = {"update": self.update, "global_step": self.update * self.batch_size,
+                          "sps": self.batch_size / (time.perf_counter() - start), **losses,
+                          "pairs": episodes.summary()}
+                self.history.append(record)
+                self._log(writer, record)
+                bar.update(1)
+                bar.set_postfix(self._postfix(record))
+                if self.update % self.config.checkpoint_every == 0 or self.update == self.num_updates:
+                    self.save_checkpoint()
+        finally:
+            bar.close()
+            if writer is not None:
+                writer.close()
+        return self.history
+
+    @torch.no_grad()
+    def collect(self, obs: ObsBatch) -> tuple[Rollout, ObsBatch, EpisodeLog]:
+        cfg, policy = self.config, self.policy
+        policy.eval()  # no dropout while acting
+        observations, actions, log_probs, values, rewards, ended = [], [], [], [], [], []
+        episodes = EpisodeLog()
+        for _ in range(cfg.num_steps):
+            dist = ActionDist(policy, obs)
+            action = dist.sample()
+            step = self.envs.step(action)
+            reward = step.reward.clone()
+            truncated_only = step.truncated & ~step.terminated
+            if truncated_only.any():  # bootstrap a time-limit cut from its final observation
+                _, final_values = policy(step.final_obs)
+                reward[step.ended.nonzero().flatten()] += cfg.gamma * final_values * truncated_only[step.ended].float()
+            observations.append(obs), actions.append(action), log_probs.append(dist.log_prob(action))
+            values.append(dist.value), rewards.append(reward), ended.append(step.ended)
+            self._record(step, episodes)
+            obs = step.obs
+        _, next_value = policy(obs)
+        values_t, rewards_t, ended_t = torch.stack(values), torch.stack(rewards), torch.stack(ended).float()
+        advantages = torch.zeros_like(rewards_t)
+        last = torch.zeros(self.envs.size)
+        for t in reversed(range(cfg.num_steps)):
+            following = next_value if t == cfg.num_steps - 1 else values_t[t + 1]
+            delta = rewards_t[t] + cfg.gamma * following * (1 - ended_t[t]) - values_t[t]
+            last = delta + cfg.gamma * cfg.gae_lambda * (1 - ended_t[t]) * last
+            advantages[t] = last
+        rollout = Rollout(ObsBatch.stack(observations), torch.stack(actions), torch.stack(log_probs), values_t,
+                          advantages, advantages + values_t)
+        return rollout, obs, episodes
+
+    def _record(self, step, episodes: EpisodeLog) -> None:
+        self._returns += step.reward
+        for row in step.ended.nonzero().flatten().tolist():
+            pair = self._pair_of_row[row]
+            episodes.returns[pair].append(float(self._returns[row]))
+            episodes.success[pair].append(float(step.success[row]))
+            episodes.distance[pair].append(float(step.distance[row]))
+        self._returns[step.ended] = 0.0
+
+    def learn(self, rollout: Rollout) -> dict[str, float]:
+        cfg, policy = self.config, self.policy
+        policy.train()
+        obs = rollout.obs.flatten()
+        actions = rollout.actions.flatten(0, 1)
+        old_log_probs, old_values = rollout.log_probs.flatten(), rollout.values.flatten()
+        advantages, returns = rollout.advantages.flatten(), rollout.returns.flatten()
+        stats: dict[str, list[float]] = defaultdict(list)
+        for _ in range(cfg.update_epochs):
+            order = torch.randperm(self.batch_size)
+            for start in range(0, self.batch_size, self.minibatch_size):
+                mb = order[start : start + self.minibatch_size]
+                dist = ActionDist(policy, obs[mb])
+                log_ratio = dist.log_prob(actions[mb]) - old_log_probs[mb]
+                ratio = log_ratio.exp()
+                with torch.no_grad():
+                    stats["approx_kl"].append(float(((ratio - 1) - log_ratio).mean()))
+                    stats["clipfrac"].append(float(((ratio - 1).abs() > cfg.clip_coef).float().mean()))
+                adv = advantages[mb]
+                if cfg.norm_adv and adv.numel() > 1:
+                    adv = (adv - adv.mean()) / (adv.std() + 1e-8)
+                pg_loss = torch.max(-adv * ratio, -adv * ratio.clamp(1 - cfg.clip_coef, 1 + cfg.clip_coef)).mean()
+                value = dist.value
+                if cfg.clip_vloss:
+                    clipped = old_values[mb] + (value - old_values[mb]).clamp(-cfg.clip_coef, cfg.clip_coef)
+                    v_loss = 0.5 * torch.max((value - returns[mb]) ** 2, (clipped - returns[mb]) ** 2).mean()
+                else:
+                    v_loss = 0.5 * ((value - returns[mb]) ** 2).mean()
+                entropy = dist.entropy().mean()
+                loss = pg_loss - cfg.ent_coef * entropy + cfg.vf_coef * v_loss
+                self.optimizer.zero_grad(set_to_none=True)
+                loss.backward()
+                nn.utils.clip_grad_norm_(policy.parameters(), cfg.max_grad_norm)
+                self.optimizer.step()
+                stats["policy_loss"].append(pg_loss.item())
+                stats["value_loss"].append(v_loss.item())
+                stats["entropy"].append(entropy.item())
+            if cfg.target_kl is not None and np.mean(stats["approx_kl"][-cfg.num_minibatches:]) > cfg.target_kl:
+                break
+        return {k: float(np.mean(v)) for k, v in stats.items()}
+
+    def _log(self, writer, record: dict) -> None:
+        if writer is None:
+            return
+        step = record["global_step"]
+        for key in ("policy_loss", "value_loss", "entropy", "approx_kl", "clipfrac", "sps"):
+            writer.add_scalar(f"losses/{key}" if key != "sps" else "charts/sps", record[key], step)
+        for pair, s in record["pairs"].items():
+            writer.add_scalar(f"return/{pair}", s["return"], step)
+            writer.add_scalar(f"success/{pair}", s["success"], step)
+
+    @staticmethod
+    def _postfix(record: dict) -> dict[str, str]:
+        pairs = record["pairs"].values()
+        if not pairs:
+            return {"sps": f"{record['sps']:.0f}"}
+        return {"success": f"{np.mean([p['success'] for p in pairs]):.2f}",
+                "return": f"{np.mean([p['return'] for p in pairs]):.1f}", "sps": f"{record['sps']:.0f}"}

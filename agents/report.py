@@ -1,0 +1,86 @@
+"""Zero-shot results as a robot × task table (terminal) and a heatmap (PNG)."""
+
+from __future__ import annotations
+
+import json
+from collections import defaultdict
+from pathlib import Path
+
+import numpy as np
+
+
+def _mean_by_cell(records: list[dict], policy: str, key: str) -> dict[tuple[str, str], tuple[float, float, int]]:
+    cells: dict[tuple[str, str], list[float]] = defaultdict(list)
+    for r in records:
+        if r["policy"] == policy:
+            cells[(r["robot"], r["task"])].append(r[key])
+    return {c: (float(np.mean(v)), float(np.std(v)), len(v)) for c, v in cells.items()}
+
+
+def table(records: list[dict], robots: list[str], tasks: list[str], policy: str) -> str:
+    """Success rate / final distance per (robot, task); held-out pairs are marked with *."""
+    split = {(r["robot"], r["task"]): r["split"] for r in records}
+    success = _mean_by_cell(records, policy, "success_rate")
+    distance = _mean_by_cell(records, policy, "final_distance")
+    width = max(16, *(len(t) + 2 for t in tasks))
+    lines = [f"policy: {policy}   cell = success rate / final distance (reach units), * = held out, "
+             f"mean over {max((n for _, _, n in success.values()), default=0)} seed(s)",
+             "robot".ljust(10) + "".join(t.rjust(width) for t in tasks)]
+    for robot in robots:
+        row = robot.ljust(10)
+        for task in tasks:
+            if (robot, task) not in success:
+                row += "-".rjust(width)
+                continue
+            mark = "*" if split[(robot, task)] == "holdout" else " "
+            row += f"{success[(robot, task)][0]:.2f} / {distance[(robot, task)][0]:.2f}{mark}".rjust(width)
+        lines.append(row)
+    for name in ("train", "holdout"):
+        cells = [c for c in success if split[c] == name]
+        if cells:
+            lines.append(f"{name:8s} mean success {np.mean([success[c][0] for c in cells]):.2f}, "
+                         f"final distance {np.mean([distance[c][0] for c in cells]):.2f} over {len(cells)} pairs")
+    return "\n".join(lines)
+
+
+def heatmap(records: list[dict], robots: list[str], tasks: list[str], path: str | Path) -> Path:
+    """One panel per policy: success rate per (robot, task), held-out cells outlined."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    from matplotlib.patches import Rectangle
+
+    policies = list(dict.fromkeys(r["policy"] for r in records))
+    split = {(r["robot"], r["task"]): r["split"] for r in records}
+    fig, axes = plt.subplots(1, len(policies), figsize=(1.6 * len(tasks) * len(policies) + 1.5, 0.7 * len(robots) + 1.8),
+                             squeeze=False)
+    for ax, policy in zip(axes[0], policies):
+        success = _mean_by_cell(records, policy, "success_rate")
+        grid = np.full((len(robots), len(tasks)), np.nan)
+        for (robot, task), (mean, _, _) in success.items():
+            grid[robots.index(robot), tasks.index(task)] = mean
+        image = ax.imshow(grid, vmin=0, vmax=1, cmap="viridis")
+        for i, robot in enumerate(robots):
+            for j, task in enumerate(tasks):
+                if not np.isnan(grid[i, j]):
+                    ax.text(j, i, f"{grid[i, j]:.2f}", ha="center", va="center",
+                            color="white" if grid[i, j] < 0.6 else "black", fontsize=9)
+                if split.get((robot, task)) == "holdout":
+                    ax.add_patch(Rectangle((j - 0.5, i - 0.5), 1, 1, fill=False, edgecolor="red", linewidth=2.5))
+        ax.set_xticks(range(len(tasks)), tasks, rotation=30, ha="right")
+        ax.set_yticks(range(len(robots)), robots)
+        ax.set_title(f"{policy}: success (red = held out)", fontsize=10)
+    fig.colorbar(image, ax=axes[0].tolist(), shrink=0.8)
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=120, bbox_inches="tight")
+    plt.close(fig)
+    return path
+
+
+def write_json(records: list[dict], path: str | Path) -> Path:
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(records, indent=1))
+    return path

@@ -1,0 +1,250 @@
+"""modrl PPO against stable-baselines3 PPO on one arms pair, in one run, with the same settings.
+
+Trains, one after the other and with the same torch thread count,
+  modrl: `agents.ppo.PPO` + `ModularPolicy` on `MultiPairEnv(ARMS, spec, [(robot, task)], num_envs, seed)`;
+  sb3:   `stable_baselines3.PPO("MultiInputPolicy")` on the same native numpy vector env
+         (`gymnasium.make_vec(id, num_envs)`), seen through `NativeVecEnv`, a small adapter to SB3's
+         `VecEnv` API (plus `VecMonitor` for episode returns). Both algorithms then step the very same
+         batched env code, so the ratio measures the training loops, not the env vectorisation.
+         `--sb3-env dummy` uses SB3's own `make_vec_env` (a `DummyVecEnv` of single envs) instead.
+Same rollout length, minibatch size, epochs, learning rate (annealed linearly to 0 in both), gamma,
+lambda, clip (also on the value, as modrl does), entropy and value coefficients, gradient clip, and
+total timesteps (rounded down to whole rollouts). SB3's net_arch copies our modules' depth and
+widths: pi = vf = task hidden + [interface] + robot hidden, tanh, separate actor and critic.
+
+Prints steps/second of each and the ratio modrl / sb3 (target >= 2), the mean episode return over the
+last 10% of training, and a deterministic evaluation of each on the same seeds.
+
+    python scripts/bench_ppo.py [--pair Arm3:ReachRed] [--timesteps 200000] [--threads 1] [--json out.json]
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any, Literal
+
+import gymnasium as gym
+import numpy as np
+import torch
+import tyro
+from stable_baselines3 import PPO as SB3PPO
+from stable_baselines3.common.callbacks import BaseCallback
+from stable_baselines3.common.env_util import make_vec_env
+from stable_baselines3.common.vec_env import VecEnv, VecMonitor
+
+import envs
+from agents.multipair import MultiPairEnv
+from agents.policy import ActionDist, ModularPolicy
+from agents.ppo import PPO, PPOConfig
+from agents.spaces import ObsBatch, SuiteSpec
+
+
+@dataclass
+class Args:
+    pair: str = "Arm3:ReachRed"
+    """the arms (robot, task) pair, as Robot:Task"""
+    timesteps: int = 200_000
+    """environment steps for each library (rounded down to whole rollouts)"""
+    num_envs: int = 16
+    """parallel envs"""
+    num_steps: int = 64
+    """rollout length per env (SB3 n_steps)"""
+    num_minibatches: int = 8
+    """minibatches per epoch (SB3 batch_size = num_envs * num_steps / num_minibatches)"""
+    update_epochs: int = 4
+    """epochs per rollout (SB3 n_epochs)"""
+    learning_rate: float = 3e-4
+    """initial learning rate, annealed linearly to 0 in both"""
+    gamma: float = 0.99
+    """discount"""
+    gae_lambda: float = 0.95
+    """GAE lambda"""
+    clip_coef: float = 0.2
+    """surrogate and value clipping (SB3 clip_range and clip_range_vf)"""
+    ent_coef: float = 0.0
+    """entropy coefficient"""
+    vf_coef: float = 0.5
+    """value loss coefficient"""
+    max_grad_norm: float = 0.5
+    """gradient norm clip"""
+    interface_dim: int = 16
+    """width of the task→robot interface"""
+    task_hidden: tuple[int, ...] = (64,)
+    """task module hidden sizes"""
+    robot_hidden: tuple[int, ...] = (64, 64)
+    """robot module hidden sizes"""
+    threads: int = 1
+    """torch.set_num_threads for both"""
+    seed: int = 1
+    """training seed of both"""
+    eval_episodes: int = 64
+    """deterministic evaluation episodes (the same seeds for both)"""
+    eval_seed: int = 12345
+    """seed of the evaluation env"""
+    sb3_env: Literal["native", "dummy"] = "native"
+    """SB3's env: the native vector env through an adapter, or make_vec_env's DummyVecEnv"""
+    json: Path | None = None
+    """also write the figures to this JSON file"""
+
+
+class NativeVecEnv(VecEnv):
+    """A gymnasium vector env with SAME_STEP autoreset seen as an SB3 `VecEnv` (Dict observations)."""
+
+    def __init__(self, env: gym.vector.VectorEnv) -> None:
+        self.env = env
+        self._actions: np.ndarray | None = None
+        super().__init__(env.num_envs, env.single_observation_space, env.single_action_space)
+
+    def reset(self):
+        seed = self._seeds[0]
+        obs, _ = self.env.reset(seed=seed)
+        self._reset_seeds()
+        return obs
+
+    def step_async(self, actions: np.ndarray) -> None:
+        self._actions = actions
+
+    def step_wait(self):
+        obs, reward, terminated, truncated, info = self.env.step(self._actions)
+        dones = terminated | truncated
+        infos: list[dict[str, Any]] = [{} for _ in range(self.num_envs)]
+        for i in np.flatnonzero(dones):
+            infos[i]["terminal_observation"] = info["final_obs"][i]
+            infos[i]["TimeLimit.truncated"] = bool(truncated[i] and not terminated[i])
+        return obs, reward.astype(np.float32), dones, infos
+
+    def close(self) -> None:
+        self.env.close()
+
+    def get_attr(self, attr_name: str, indices=None) -> list[Any]:
+        if attr_name == "render_mode":
+            return [None] * len(list(self._get_indices(indices)))
+        raise AttributeError(attr_name)
+
+    def set_attr(self, attr_name: str, value: Any, indices=None) -> None:
+        raise AttributeError(attr_name)
+
+    def env_method(self, method_name: str, *args, indices=None, **kwargs) -> list[Any]:
+        raise AttributeError(method_name)
+
+    def env_is_wrapped(self, wrapper_class, indices=None) -> list[bool]:
+        return [False] * len(list(self._get_indices(indices)))
+
+
+class EpisodeReturns(BaseCallback):
+    """(timestep, return) of every episode VecMonitor reports."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.episodes: list[tuple[int, float]] = []
+
+    def _on_step(self) -> bool:
+        for info in self.locals["infos"]:
+            if "episode" in info:
+                self.episodes.append((self.num_timesteps, float(info["episode"]["r"])))
+        return True
+
+
+def evaluate(act, env_id: str, episodes: int, seed: int) -> float:
+    """Mean return of the first episode of each of `episodes` envs, reset with `seed`; `act(obs) -> actions`."""
+    env = gym.make_vec(env_id, episodes)
+    obs, _ = env.reset(seed=seed)
+    returns, running, done = np.zeros(episodes), np.zeros(episodes), np.zeros(episodes, bool)
+    while not done.all():
+        obs, reward, term, trunc, _ = env.step(np.clip(act(obs), -1, 1))
+        running += reward
+        ended = (term | trunc) & ~done
+        returns[ended], done = running[ended], done | ended
+    env.close()
+    return float(returns.mean())
+
+
+def train_modrl(args: Args, robot: str, task: str, total: int) -> dict[str, Any]:
+    spec = SuiteSpec.from_suite(envs.ARMS)
+    torch.manual_seed(args.seed)
+    policy = ModularPolicy(spec, args.interface_dim, args.task_hidden, args.robot_hidden)
+    config = PPOConfig(seed=args.seed, total_timesteps=total, num_envs=args.num_envs, num_steps=args.num_steps,
+                       learning_rate=args.learning_rate, gamma=args.gamma, gae_lambda=args.gae_lambda,
+                       num_minibatches=args.num_minibatches, update_epochs=args.update_epochs,
+                       clip_coef=args.clip_coef, ent_coef=args.ent_coef, vf_coef=args.vf_coef,
+                       max_grad_norm=args.max_grad_norm, checkpoint_every=10**9)
+    env = MultiPairEnv(envs.ARMS, spec, [(robot, task)], args.num_envs, args.seed)
+    ppo = PPO(policy, env, config, progress=False)
+    start = time.perf_counter()
+    history = ppo.train()
+    seconds = time.perf_counter() - start
+    env.close()
+    tail = history[-max(1, len(history) // 10):]
+    key = f"{robot}-{task}"
+    counts = [h["pairs"][key]["episodes"] for h in tail if key in h["pairs"]]
+    rets = [h["pairs"][key]["return"] for h in tail if key in h["pairs"]]
+    last = float(np.average(rets, weights=counts)) if counts else float("nan")
+    rid, tid, width = spec.robot_id(robot), spec.task_id(task), spec.action_dims[robot]
+
+    @torch.no_grad()
+    def act(obs: dict[str, np.ndarray]) -> np.ndarray:
+        n = obs["robot"].shape[0]
+        pad = lambda x, w: torch.nn.functional.pad(torch.as_tensor(x), (0, w - x.shape[1]))  # noqa: E731
+        batch = ObsBatch(pad(obs["robot"], spec.robot_width), pad(obs["task"], spec.task_width),
+                         torch.full((n,), rid), torch.full((n,), tid))
+        return ActionDist(policy.eval(), batch).mode()[:, :width].numpy()
+
+    return {"steps": ppo.update * ppo.batch_size, "seconds": seconds, "sps": ppo.update * ppo.batch_size / seconds,
+            "train_return_last10pct": last, "eval_return": evaluate(act, envs.ARMS.env_id(robot, task),
+                                                                     args.eval_episodes, args.eval_seed)}
+
+
+def train_sb3(args: Args, robot: str, task: str, total: int) -> dict[str, Any]:
+    env_id = envs.ARMS.env_id(robot, task)
+    if args.sb3_env == "native":
+        vec = VecMonitor(NativeVecEnv(gym.make_vec(env_id, args.num_envs)))
+    else:
+        vec = make_vec_env(env_id, n_envs=args.num_envs, seed=args.seed)
+    layers = [*args.task_hidden, args.interface_dim, *args.robot_hidden]
+    lr = args.learning_rate
+    model = SB3PPO("MultiInputPolicy", vec, learning_rate=lambda remaining: remaining * lr, n_steps=args.num_steps,
+                   batch_size=args.num_envs * args.num_steps // args.num_minibatches, n_epochs=args.update_epochs,
+                   gamma=args.gamma, gae_lambda=args.gae_lambda, clip_range=args.clip_coef,
+                   clip_range_vf=args.clip_coef, ent_coef=args.ent_coef, vf_coef=args.vf_coef,
+                   max_grad_norm=args.max_grad_norm, seed=args.seed, device="cpu", verbose=0,
+                   policy_kwargs=dict(net_arch=dict(pi=layers, vf=layers), activation_fn=torch.nn.Tanh))
+    episodes = EpisodeReturns()
+    start = time.perf_counter()
+    model.learn(total, callback=episodes)
+    seconds = time.perf_counter() - start
+    vec.close()
+    tail = [r for t, r in episodes.episodes if t > 0.9 * model.num_timesteps]
+    return {"steps": model.num_timesteps, "seconds": seconds, "sps": model.num_timesteps / seconds,
+            "train_return_last10pct": float(np.mean(tail)) if tail else float("nan"),
+            "eval_return": evaluate(lambda obs: model.predict(obs, deterministic=True)[0], env_id,
+                                    args.eval_episodes, args.eval_seed)}
+
+
+def main(args: Args) -> dict[str, Any]:
+    robot, _, task = args.pair.partition(":")
+    envs.ARMS.check(robot, task)
+    torch.set_num_threads(args.threads)
+    batch = args.num_envs * args.num_steps
+    if args.timesteps < batch or batch % args.num_minibatches:
+        raise ValueError(f"need timesteps >= num_envs*num_steps = {batch}, divisible into {args.num_minibatches} minibatches")
+    total = args.timesteps // batch * batch
+    results = {"modrl": train_modrl(args, robot, task, total), "sb3": train_sb3(args, robot, task, total)}
+    ratio = results["modrl"]["sps"] / results["sb3"]["sps"]
+    print(f"pair {robot}:{task}, {total} steps each, {args.num_envs} envs x {args.num_steps} steps, "
+          f"torch threads {args.threads}, sb3 env {args.sb3_env}")
+    print(f"{'':6} {'steps/s':>9} {'seconds':>8} {'return (last 10%)':>18} {'eval return (det.)':>19}")
+    for name, r in results.items():
+        print(f"{name:6} {r['sps']:9.0f} {r['seconds']:8.1f} {r['train_return_last10pct']:18.2f} {r['eval_return']:19.2f}")
+    print(f"speed ratio modrl/sb3: {ratio:.2f}x (target >= 2x)")
+    figures = {"args": {k: (str(v) if isinstance(v, Path) else v) for k, v in asdict(args).items()},
+               "total_timesteps": total, **results, "ratio_modrl_over_sb3": ratio}
+    if args.json is not None:
+        args.json.write_text(json.dumps(figures, indent=2))
+    return figures
+
+
+if __name__ == "__main__":
+    main(tyro.cli(Args))

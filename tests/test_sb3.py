@@ -1,0 +1,162 @@
+"""The stable-baselines3 bridge: learning, save/load, starting from module files, freezing, bad input."""
+
+from __future__ import annotations
+
+import gymnasium as gym
+import numpy as np
+import pytest
+import torch
+from stable_baselines3 import PPO
+
+import envs
+from agents.policy import ActionDist, ModularPolicy
+from agents.recombine import load_policy, save_modules as save_modular_modules
+from agents.sb3 import SB3ModularPolicy, save_modules
+from agents.spaces import ObsBatch, SuiteSpec
+from modrl import load_module
+
+ROBOT, TASK = "Arm2", "ReachRed"
+ENV_ID = envs.ARMS.env_id(ROBOT, TASK)
+SPEC = SuiteSpec.from_suite(envs.ARMS)
+SMALL = dict(n_steps=64, batch_size=32, n_epochs=2, seed=0, device="cpu")
+
+
+def make_model(env_id: str = ENV_ID, **policy_kwargs) -> PPO:
+    kwargs = dict(suite="arms", robot=ROBOT, task=TASK) | policy_kwargs
+    return PPO(SB3ModularPolicy, gym.make(env_id), policy_kwargs=kwargs, **SMALL)
+
+
+def observations(n: int = 8, seed: int = 0) -> dict[str, np.ndarray]:
+    env = gym.make_vec(ENV_ID, n)
+    obs, _ = env.reset(seed=seed)
+    env.close()
+    return obs
+
+
+def snapshot(module: torch.nn.Module) -> dict[str, torch.Tensor]:
+    return {k: v.detach().clone() for k, v in module.state_dict().items()}
+
+
+def changed(before: dict[str, torch.Tensor], module: torch.nn.Module) -> list[str]:
+    return [k for k, v in module.state_dict().items() if not torch.equal(v, before[k])]
+
+
+def modular_outputs(policy: ModularPolicy, obs: dict[str, np.ndarray]) -> tuple[torch.Tensor, torch.Tensor]:
+    """ModularPolicy's deterministic action (cut to the robot's size) and value on Arm2/ReachRed observations."""
+    n = obs["robot"].shape[0]
+    pad = lambda x, w: torch.nn.functional.pad(torch.as_tensor(x), (0, w - x.shape[1]))  # noqa: E731
+    batch = ObsBatch(pad(obs["robot"], SPEC.robot_width), pad(obs["task"], SPEC.task_width),
+                     torch.full((n,), SPEC.robot_id(ROBOT)), torch.full((n,), SPEC.task_id(TASK)))
+    with torch.no_grad():
+        dist = ActionDist(policy.eval(), batch)
+        return dist.mode()[:, : SPEC.action_dims[ROBOT]], dist.value
+
+
+def sb3_outputs(model: PPO, obs: dict[str, np.ndarray]) -> tuple[torch.Tensor, torch.Tensor]:
+    """Deterministic action (unclipped: the Gaussian mean) and value."""
+    tensors, _ = model.policy.obs_to_tensor(obs)
+    with torch.no_grad():
+        mean = model.policy.get_distribution(tensors).distribution.mean
+        return mean, model.policy.predict_values(tensors).flatten()
+
+
+@pytest.fixture(scope="module")
+def trained() -> tuple[PPO, dict[str, torch.Tensor]]:
+    model = make_model()
+    before = snapshot(model.policy)
+    model.learn(256)
+    return model, before
+
+
+def test_learns_a_few_hundred_steps(trained):
+    model, before = trained
+    logs = model.logger.name_to_value
+    for key in ("train/policy_gradient_loss", "train/value_loss", "train/entropy_loss", "train/loss"):
+        assert np.isfinite(logs[key]), key
+    assert model.num_timesteps >= 256
+    moved = changed(before, model.policy)
+    assert any("robot" in k for k in moved) and any("task" in k for k in moved)
+    assert "mlp_extractor.robot.log_std" in moved  # the std is the robot module's own
+
+
+def test_policy_is_the_two_modules(trained):
+    model, _ = trained
+    names = [n for n, _ in model.policy.named_parameters()]
+    assert names and all(n.startswith(("mlp_extractor.robot.", "mlp_extractor.task.")) for n in names)
+
+
+def test_save_load_round_trip(trained, tmp_path):
+    model, _ = trained
+    obs = observations()
+    model.save(tmp_path / "model.zip")
+    loaded = PPO.load(tmp_path / "model.zip", device="cpu")
+    assert isinstance(loaded.policy, SB3ModularPolicy)
+    a, _ = model.predict(obs, deterministic=True)
+    b, _ = loaded.predict(obs, deterministic=True)
+    np.testing.assert_array_equal(a, b)
+    for x, y in zip(sb3_outputs(model, obs), sb3_outputs(loaded, obs)):
+        torch.testing.assert_close(x, y, rtol=0, atol=0)
+
+
+def test_starts_from_saved_modules_and_acts_as_modular_policy(tmp_path):
+    torch.manual_seed(3)
+    policy = ModularPolicy(SPEC, interface_dim=8, task_hidden=(32,), robot_hidden=(32, 32))
+    with torch.no_grad():  # a recognisable, non-initial log_std
+        policy.robot_layer.bank.params[policy.robot_layer.bank._names.index("log_std")].fill_(-0.7)
+    save_modular_modules(policy, tmp_path, "arms")
+    model = make_model(robots_from=str(tmp_path), tasks_from=str(tmp_path))
+    for role, name in (("robot", ROBOT), ("task", TASK)):
+        saved = load_module(tmp_path / role / f"{name}.pt").state_dict()
+        mine = getattr(model.policy.mlp_extractor, role).state_dict()
+        assert saved.keys() == mine.keys()
+        for key in saved:
+            torch.testing.assert_close(mine[key], saved[key], rtol=0, atol=0)
+    obs = observations()
+    for x, y in zip(sb3_outputs(model, obs), modular_outputs(policy, obs)):
+        torch.testing.assert_close(x, y)
+    torch.testing.assert_close(model.policy.log_std, torch.full((2,), -0.7))
+
+
+def test_sb3_modules_load_into_modular_policy(trained, tmp_path):
+    model, _ = trained
+    save_modules(model.policy, tmp_path)
+    policy = load_policy(SPEC, tmp_path, tmp_path, [ROBOT], [TASK])
+    obs = observations()
+    for x, y in zip(sb3_outputs(model, obs), modular_outputs(policy, obs)):
+        torch.testing.assert_close(x, y)
+
+
+@pytest.mark.parametrize("frozen", ["robot", "task"])
+def test_frozen_module_does_not_learn(frozen):
+    model = make_model(freeze=(frozen,))
+    learning = "task" if frozen == "robot" else "robot"
+    before = {role: snapshot(getattr(model.policy.mlp_extractor, role)) for role in ("robot", "task")}
+    model.learn(128)
+    assert changed(before[frozen], getattr(model.policy.mlp_extractor, frozen)) == []
+    assert changed(before[learning], getattr(model.policy.mlp_extractor, learning))
+
+
+@pytest.mark.parametrize("kwargs, message", [
+    (dict(robot="Arm9"), "valid robots"),
+    (dict(task="Fetch"), "valid tasks"),
+    (dict(suite="atari"), "valid suites"),
+    (dict(freeze=("arm",)), "valid roles"),
+    (dict(robot="Arm3"), "Arm3"),  # the env is Arm2's
+    (dict(net_arch=[64]), "net_arch"),
+])
+def test_bad_input_raises(kwargs, message):
+    with pytest.raises(ValueError, match=message):
+        make_model(**kwargs)
+
+
+def test_missing_module_file_raises(tmp_path):
+    with pytest.raises(FileNotFoundError, match="Arm2"):
+        make_model(robots_from=str(tmp_path))
+
+
+def test_module_sizes_conflicting_with_file_raise(tmp_path):
+    save_modular_modules(ModularPolicy(SPEC, interface_dim=8), tmp_path, "arms")
+    with pytest.raises(ValueError, match="ask for 16"):
+        make_model(robots_from=str(tmp_path), interface_dim=16)
+    with pytest.raises(ValueError, match="interface"):  # 8-wide robot module, fresh 16-wide task module
+        make_model(robots_from=str(tmp_path))
