@@ -11,7 +11,7 @@ from __future__ import annotations
 import torch
 from torch import Tensor, nn
 
-from modrl.modules.base import Module, check_features, check_positive
+from modrl.modules.base import Module, check_features, check_positive, sub
 from modrl.modules.mlp import MLP
 from modrl.registry import register_module
 
@@ -48,6 +48,14 @@ class ActorCriticModule(Module):
         check_features(x, self.in_features, "ActorCriticModule")
         xa, xc, xs = x.split([self.actor_in, self.critic_in, x.shape[-1] - self.actor_in - self.critic_in], dim=-1)
         return torch.cat([self.actor(torch.cat([xa, xs], -1)), self.critic(torch.cat([xc, xs], -1))], -1)
+
+    stacks = True
+
+    def apply(self, params: dict[str, Tensor], x: Tensor) -> Tensor:
+        xa, xc, xs = x.split([self.actor_in, self.critic_in, x.shape[-1] - self.actor_in - self.critic_in], dim=-1)
+        actor = self.actor.apply(sub(params, "actor"), torch.cat([xa, xs], -1))
+        critic = self.critic.apply(sub(params, "critic"), torch.cat([xc, xs], -1))
+        return torch.cat([actor, critic], -1)
 
 
 def _orthogonal(net: nn.Sequential, last_gain: float) -> None:

@@ -94,8 +94,9 @@ class SupervisedConfig:
     """weight of Rosenbaum's collaboration reward (share of the batch choosing the same module); 0 = off"""
     router_entropy_coef: float = 0.0
     """entropy bonus of the routing policies"""
-    threads: int = 0
-    """torch CPU threads (0 = leave torch's default)"""
+    threads: int = 1
+    """torch CPU threads (0 = leave torch's default); these models are tiny, so 1 is fastest and
+    avoids thread spin-waiting on a busy machine"""
 
 
 # -- models ------------------------------------------------------------------------------------
@@ -238,15 +239,19 @@ def run_method(method: str, seed: int, config: SupervisedConfig | None = None) -
     """
     check_method(method)
     config = config or SupervisedConfig()
+    threads = torch.get_num_threads()
     if config.threads > 0:
         torch.set_num_threads(config.threads)
-    start = time.perf_counter()
-    train_data, test_data = make_digits_mtl(seed, config.train_per_task, config.test_fraction)
-    torch.manual_seed(seed)
-    model = build_model(method, config)
-    generator = torch.Generator().manual_seed(seed)
-    final_loss = train(method, model, train_data, config, generator)
-    per_task = evaluate(model, test_data)
+    try:
+        start = time.perf_counter()
+        train_data, test_data = make_digits_mtl(seed, config.train_per_task, config.test_fraction)
+        torch.manual_seed(seed)
+        model = build_model(method, config)
+        generator = torch.Generator().manual_seed(seed)
+        final_loss = train(method, model, train_data, config, generator)
+        per_task = evaluate(model, test_data)
+    finally:
+        torch.set_num_threads(threads)  # leave the process as we found it
     return {
         "method": method,
         "seed": seed,

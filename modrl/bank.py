@@ -12,7 +12,7 @@ from typing import Any
 
 import torch
 from torch import Tensor, nn
-from torch.func import functional_call, stack_module_state, vmap
+from torch.func import stack_module_state, vmap
 
 from modrl.modules.base import Module, build_module
 
@@ -36,6 +36,7 @@ class ModuleBank(nn.Module):
         self._template = [copy.deepcopy(modules[0]).to("meta")]
         # Freezing is applied in `stacked()` (not by gradient hooks, which deepcopy and pickling drop).
         self.register_buffer("frozen", torch.zeros(num_modules, dtype=torch.bool), persistent=False)
+        self._has_frozen = False  # mirrors frozen.any() as a plain flag: no tensor sync on every forward
 
     # -- parameters ------------------------------------------------------------------------
 
@@ -53,18 +54,20 @@ class ModuleBank(nn.Module):
 
     @property
     def _any_frozen(self) -> bool:
-        return bool(self.frozen.any())
+        return self._has_frozen
 
     def freeze(self, *indices: int) -> None:
         """Stop gradients from reaching modules `indices` (the others keep learning)."""
         for i in indices:
             self._check_index(i)
             self.frozen[i] = True
+        self._has_frozen = bool(self.frozen.any())
 
     def unfreeze(self, *indices: int) -> None:
         for i in indices:
             self._check_index(i)
             self.frozen[i] = False
+        self._has_frozen = bool(self.frozen.any())
 
     def _check_index(self, i: int) -> None:
         if not 0 <= int(i) < self.num_modules:
@@ -91,7 +94,13 @@ class ModuleBank(nn.Module):
     # -- computation -----------------------------------------------------------------------
 
     def _call(self, params: dict[str, Tensor], x: Tensor) -> Tensor:
-        return functional_call(self._template[0], params, (x,))
+        """One module's parameters on x [B, in]."""
+        return self._template[0].apply(params, x)
+
+    def _call_stacked(self, params: dict[str, Tensor], x: Tensor) -> Tensor:
+        """Every module's parameters [M, ...] on its own rows x [M, C, in]."""
+        template = self._template[0]
+        return template.apply(params, x) if template.stacks else vmap(self._call)(params, x)
 
     def _check_input(self, x: Tensor) -> None:
         if x.dim() != 2 or x.shape[1] != self.in_features:
@@ -105,7 +114,10 @@ class ModuleBank(nn.Module):
     def forward_all(self, x: Tensor) -> Tensor:
         """Every module on every sample: [M, B, out] (soft routing)."""
         self._check_input(x)
-        return vmap(self._call, in_dims=(0, None))(self.stacked(), x)
+        stacked = self.stacked()
+        if self._template[0].stacks:
+            return self._call_stacked(stacked, x.unsqueeze(0).expand(self.num_modules, -1, -1))
+        return vmap(self._call, in_dims=(0, None))(stacked, x)
 
     def forward_grouped(self, x: Tensor, indices: Tensor) -> Tensor:
         """Sample b through module indices[b]: [B, out], grouped by module (top-1 routing).
@@ -136,7 +148,7 @@ class ModuleBank(nn.Module):
         # pos[b]: the row of sample b in the flattened [M * C] padded batch
         pos = torch.empty_like(indices).index_copy_(0, order, sorted_idx * capacity + rank)
         padded = x.new_zeros(self.num_modules * capacity, x.shape[1]).index_copy_(0, pos, x)
-        out = vmap(self._call)(self.stacked(), padded.view(self.num_modules, capacity, -1))
+        out = self._call_stacked(self.stacked(), padded.view(self.num_modules, capacity, -1))
         return out.reshape(self.num_modules * capacity, -1).index_select(0, pos)
 
     def forward_topk(self, x: Tensor, indices: Tensor) -> Tensor:

@@ -11,7 +11,7 @@ import math
 import torch
 from torch import Tensor, nn
 
-from modrl.modules.base import Module, check_features, check_positive
+from modrl.modules.base import Module, check_features, check_positive, linear, row
 from modrl.modules.mlp import make_activation
 from modrl.registry import register_module
 
@@ -40,6 +40,12 @@ class BottleneckAdapter(Module):
         h = self.up(self.act(self.down(x)))
         return x + h if self.residual else h
 
+    stacks = True
+
+    def apply(self, params: dict[str, Tensor], x: Tensor) -> Tensor:
+        h = linear(self.act(linear(x, params["down.weight"], params["down.bias"])), params["up.weight"], params["up.bias"])
+        return x + h if self.residual else h
+
 
 @register_module("lora")
 class LoRA(Module):
@@ -61,6 +67,11 @@ class LoRA(Module):
         check_features(x, self.in_features, "LoRA")
         return self.scale * (x @ self.A.T) @ self.B.T
 
+    stacks = True
+
+    def apply(self, params: dict[str, Tensor], x: Tensor) -> Tensor:
+        return self.scale * (x @ params["A"].transpose(-1, -2)) @ params["B"].transpose(-1, -2)
+
 
 @register_module("film")
 class FiLM(Module):
@@ -77,6 +88,13 @@ class FiLM(Module):
         check_features(x, self.in_features, "FiLM")
         return x * self.gamma + self.beta if self.beta is not None else x * self.gamma
 
+    stacks = True
+
+    def apply(self, params: dict[str, Tensor], x: Tensor) -> Tensor:
+        stacked = params["gamma"].dim() == 2
+        out = x * row(params["gamma"], stacked)
+        return out + row(params["beta"], stacked) if "beta" in params else out
+
 
 @register_module("prompt")
 class InputComposition(Module):
@@ -91,3 +109,9 @@ class InputComposition(Module):
     def forward(self, x: Tensor) -> Tensor:
         check_features(x, self.in_features, "InputComposition")
         return torch.cat([x, self.prompt.expand(*x.shape[:-1], -1)], dim=-1)
+
+    stacks = True
+
+    def apply(self, params: dict[str, Tensor], x: Tensor) -> Tensor:
+        prompt = row(params["prompt"], params["prompt"].dim() == 2)
+        return torch.cat([x, prompt.expand(*x.shape[:-1], -1)], dim=-1)

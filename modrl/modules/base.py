@@ -4,7 +4,10 @@ from __future__ import annotations
 
 from typing import Any
 
+import torch
+
 from torch import Tensor, nn
+from torch.func import functional_call
 
 from modrl.registry import MODULES, lookup
 
@@ -24,8 +27,19 @@ class Module(nn.Module):
         super().__init__()
         self.config = dict(config)
 
+    stacks: bool = False
+    """True when `apply` also takes parameters with a leading module dim [M, ...] and inputs [M, C, in]."""
+
     def forward(self, x: Tensor) -> Tensor:  # pragma: no cover - abstract
         raise NotImplementedError
+
+    def apply(self, params: dict[str, Tensor], x: Tensor) -> Tensor:
+        """This module's computation with the given parameters (how a `ModuleBank` runs it).
+
+        Kinds that set `stacks = True` write it with broadcasting tensor ops, so M modules
+        run as batched matmuls without `vmap`; the default swaps parameters into the module.
+        """
+        return functional_call(self, params, (x,))
 
     def spec(self) -> dict[str, Any]:
         return {"kind": self.kind, "config": dict(self.config)}
@@ -45,3 +59,23 @@ def check_positive(**values: int) -> None:
 def check_features(x: Tensor, expected: int, who: str) -> None:
     if x.shape[-1] != expected:
         raise ValueError(f"{who} expects inputs with {expected} features, got shape {tuple(x.shape)}")
+
+
+def linear(x: Tensor, weight: Tensor, bias: Tensor | None) -> Tensor:
+    """x Wᵀ + b for one module ([B, in], [out, in]) or M stacked ones ([M, C, in], [M, out, in])."""
+    if weight.dim() == 2:
+        return torch.nn.functional.linear(x, weight, bias)
+    if bias is None:
+        return x @ weight.transpose(-1, -2)
+    return torch.baddbmm(bias.unsqueeze(-2), x, weight.transpose(-1, -2))
+
+
+def row(p: Tensor, stacked: bool) -> Tensor:
+    """A per-feature parameter [d] or [M, d], shaped to broadcast over [B, d] or [M, C, d]."""
+    return p.unsqueeze(-2) if stacked else p
+
+
+def sub(params: dict[str, Tensor], prefix: str) -> dict[str, Tensor]:
+    """The entries of `params` under `prefix.`, with the prefix removed."""
+    cut = len(prefix) + 1
+    return {k[cut:]: v for k, v in params.items() if k.startswith(prefix + ".")}

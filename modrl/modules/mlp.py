@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from torch import Tensor, nn
 
-from modrl.modules.base import Module, check_features, check_positive
+from modrl.modules.base import Module, check_features, check_positive, linear
 from modrl.registry import register_module
 
 ACTIVATIONS = {"tanh": nn.Tanh, "relu": nn.ReLU, "gelu": nn.GELU, "identity": nn.Identity}
@@ -26,9 +26,14 @@ class Linear(Module):
         self.in_features, self.out_features = in_features, out_features
         self.linear = nn.Linear(in_features, out_features, bias=bias)
 
+    stacks = True
+
     def forward(self, x: Tensor) -> Tensor:
         check_features(x, self.in_features, "Linear")
         return self.linear(x)
+
+    def apply(self, params: dict[str, Tensor], x: Tensor) -> Tensor:
+        return linear(x, params["linear.weight"], params.get("linear.bias"))
 
 
 @register_module("mlp")
@@ -59,6 +64,16 @@ class MLP(Module):
                 layers.append(make_activation(activation))
         self.net = nn.Sequential(*layers)
 
+    stacks = True
+
     def forward(self, x: Tensor) -> Tensor:
         check_features(x, self.in_features, "MLP")
         return self.net(x)
+
+    def apply(self, params: dict[str, Tensor], x: Tensor) -> Tensor:
+        for i, layer in enumerate(self.net):
+            if isinstance(layer, nn.Linear):
+                x = linear(x, params[f"net.{i}.weight"], params[f"net.{i}.bias"])
+            else:
+                x = layer(x)  # activations hold no parameters
+        return x
