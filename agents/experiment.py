@@ -42,6 +42,8 @@ class ExperimentConfig:
     """continue each run from its last checkpoint"""
     progress: bool = True
     """show progress bars"""
+    threads: int = 1
+    """torch threads (small networks on CPU run fastest on one)"""
     ppo: PPOConfig = field(default_factory=PPOConfig)
 
     def __post_init__(self) -> None:
@@ -91,6 +93,7 @@ def run(cfg: ExperimentConfig) -> list[dict]:
     splits = suite.splits(cfg.holdout_pairs())
     pairs = splits["train"] + splits["holdout"]
     split_of = {p: name for name, ps in splits.items() for p in ps}
+    torch.set_num_threads(cfg.threads)
     records = []
     for seed in cfg.seeds:
         policies = {kind: train_one(cfg, kind, seed) for kind in cfg.policies}

@@ -47,8 +47,10 @@ class MultiPairEnv:
         self.action_dims = [spec.action_dims[r] for r, _ in pairs]
         self.seed = seed
 
-    def _pad(self, array: np.ndarray, width: int) -> np.ndarray:
-        return np.pad(np.asarray(array, np.float32).reshape(array.shape[0], -1), ((0, 0), (0, width - array.shape[-1])))
+    @staticmethod
+    def _pad(array: np.ndarray, width: int) -> np.ndarray:
+        array = np.asarray(array, np.float32)
+        return array if array.shape[-1] == width else np.pad(array, ((0, 0), (0, width - array.shape[-1])))
 
     def _batch(self, robot: list[np.ndarray], task: list[np.ndarray], rows: Tensor | None = None) -> ObsBatch:
         r = torch.from_numpy(np.concatenate([self._pad(x, self.spec.robot_width) for x in robot]))
@@ -79,9 +81,9 @@ class MultiPairEnv:
             if done.any():
                 final = info["final_info"]
                 s[done], d[done] = final["is_success"][done], final["distance"][done]
-                for i in np.flatnonzero(done):
-                    final_robot.append(info["final_obs"][i]["robot"][None])
-                    final_task.append(info["final_obs"][i]["task"][None])
+                last = [info["final_obs"][i] for i in np.flatnonzero(done)]
+                final_robot.append(np.stack([o["robot"] for o in last]))
+                final_task.append(np.stack([o["task"] for o in last]))
             success.append(s), distance.append(d)
         ended = torch.from_numpy(np.concatenate(terms) | np.concatenate(truncs))
         final_obs = None

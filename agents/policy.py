@@ -91,9 +91,9 @@ class ActionDist:
         self.mask = policy.action_masks[obs.robot_ids]
         self.discrete = policy.spec.discrete
         if self.discrete:
-            self.dist = Categorical(logits=params.masked_fill(~self.mask, -1e9))
+            self.dist = Categorical(logits=params.masked_fill(~self.mask, -1e9), validate_args=False)
         else:
-            self.dist = Normal(params, policy.log_std(obs).exp())
+            self.dist = Normal(params, policy.log_std(obs).exp(), validate_args=False)
 
     def sample(self) -> Tensor:
         a = self.dist.sample()

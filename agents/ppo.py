@@ -41,7 +41,7 @@ class PPOConfig:
     """parallel copies of each (robot, task) pair"""
     num_steps: int = 64
     """steps per copy per rollout"""
-    learning_rate: float = 3e-4
+    learning_rate: float = 1e-3
     """Adam learning rate"""
     anneal_lr: bool = True
     """anneal the learning rate linearly to 0"""
@@ -49,9 +49,9 @@ class PPOConfig:
     """discount factor"""
     gae_lambda: float = 0.95
     """lambda of generalised advantage estimation"""
-    num_minibatches: int = 8
+    num_minibatches: int = 16
     """minibatches per epoch"""
-    update_epochs: int = 4
+    update_epochs: int = 10
     """epochs over each rollout"""
     norm_adv: bool = True
     """normalise advantages per minibatch"""
@@ -120,7 +120,7 @@ class PPO:
                  progress: bool = True) -> None:
         self.policy, self.envs, self.config, self.progress = policy, envs, config, progress
         self.run_dir = Path(run_dir) if run_dir is not None else None
-        self.optimizer = torch.optim.Adam(policy.parameters(), lr=config.learning_rate, eps=1e-5)
+        self.optimizer = torch.optim.Adam(policy.parameters(), lr=config.learning_rate, eps=1e-5, foreach=True)
         self.batch_size = envs.size * config.num_steps
         self.num_updates = max(1, config.total_timesteps // self.batch_size)
         self.minibatch_size = max(1, self.batch_size // config.num_minibatches)

@@ -36,10 +36,12 @@ MAX_JOINT_SPEED = 3.0  # rad/s at |action| = 1
 JOINT_LIMIT = 2.5  # rad, for every joint but the base, which turns freely
 SUCCESS_DISTANCE = 0.1  # success threshold, in reach units
 SUCCESS_BONUS = 1.0
+SHAPING_SCALE = 10.0  # reward per reach unit of progress (potential-based shaping)
+TIME_COST = 0.01  # per step, so lingering near the target is not free
 EE_RADIUS = 0.04  # end-effector disc, reach units
 BLOCK_RADIUS = 0.06  # block disc, reach units
-TASK_OBS_DIM = 6  # [ee_xy, object0_xy, object1_xy]
-TASK_OBS_BOUND = 1.5  # the block can be pushed a little past the reach
+TASK_OBS_DIM = 6  # [ee_xy, object0_xy - ee_xy, object1_xy - ee_xy]
+TASK_OBS_BOUND = 3.0  # relative positions span up to twice the (pushed-past) reach
 
 
 def robot_obs_dim(robot: str) -> int:
@@ -116,6 +118,7 @@ class ArmCore:
         self.ee = forward_kinematics(self.links, self.q)
         # objects[:, 0] and [:, 1]: red and blue targets, or block and goal.
         self.objects = np.zeros((num_envs, 2, 2))
+        self.potential = np.zeros(num_envs)
 
     def reset(self, mask: np.ndarray, rng: np.random.Generator) -> None:
         """Resample the state of the copies where mask is True."""
@@ -136,6 +139,7 @@ class ArmCore:
             th = np.arctan2(red[:, 1], red[:, 0]) + rng.uniform(np.pi / 3, 5 * np.pi / 3, k)
             blue = np.stack([r * np.cos(th), r * np.sin(th)], axis=-1)
             self.objects[mask] = np.stack([red, blue], axis=1)
+        self.potential[mask] = self._measure()[1][mask]
 
     @staticmethod
     def _sample_push(rng: np.random.Generator, k: int) -> np.ndarray:
@@ -167,23 +171,33 @@ class ArmCore:
             pushed = self.ee + rel / np.maximum(dist, 1e-9) * contact
             self.objects[:, 0] = np.where(dist < contact, pushed, self.objects[:, 0])
 
-    def evaluate(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """Reward, success and task distance (reach units) of every copy."""
+    def _measure(self) -> tuple[np.ndarray, np.ndarray]:
+        """Task distance and the shaping potential Φ (minus distances to go) of every copy."""
         if self.task == "Push":
             distance = np.linalg.norm(self.objects[:, 0] - self.objects[:, 1], axis=-1)
             approach = np.linalg.norm(self.ee - self.objects[:, 0], axis=-1)
-            shaped = -distance - 0.5 * approach
-        else:
-            target = self.objects[:, 0 if self.task == "ReachRed" else 1]
-            distance = np.linalg.norm(self.ee - target, axis=-1)
-            shaped = -distance
+            return distance, -distance - 0.5 * approach
+        target = self.objects[:, 0 if self.task == "ReachRed" else 1]
+        distance = np.linalg.norm(self.ee - target, axis=-1)
+        return distance, -distance
+
+    def evaluate(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Reward, success and task distance (reach units) of every copy.
+
+        Reward = SHAPING_SCALE · (Φ(s') − Φ(s)) − TIME_COST + SUCCESS_BONUS · success: progress
+        toward the goal since the last call, so a second call without a step gives no progress.
+        """
+        distance, potential = self._measure()
+        progress = potential - self.potential
+        self.potential = potential
         success = distance < SUCCESS_DISTANCE
-        return shaped + SUCCESS_BONUS * success, success, distance
+        return SHAPING_SCALE * progress - TIME_COST + SUCCESS_BONUS * success, success, distance
 
     def obs(self) -> dict[str, np.ndarray]:
         """Batched Dict observation, float32."""
         robot = np.concatenate([np.cos(self.q), np.sin(self.q), self.q / self.limits], axis=-1)
-        task = np.concatenate([self.ee, self.objects.reshape(self.num_envs, 4)], axis=-1)
+        relative = self.objects - self.ee[:, None, :]
+        task = np.concatenate([self.ee, relative.reshape(self.num_envs, 4)], axis=-1)
         return {"robot": robot.astype(np.float32), "task": task.astype(np.float32)}
 
 
@@ -205,13 +219,14 @@ class ArmEnv(gym.Env):
 
     ## Observation Space
     `Dict(robot=Box(3 n_joints), task=Box(6))`, float32.
-    `robot`: [cos q, sin q, q / limit]. `task`: [ee_xy, object0_xy,
-    object1_xy] in reach units, where the objects are (red, blue) for reach
-    tasks and (block, goal) for `Push`.
+    `robot`: [cos q, sin q, q / limit]. `task`: [ee_xy, object0_xy - ee_xy,
+    object1_xy - ee_xy] in reach units, where the objects are (red, blue) for
+    reach tasks and (block, goal) for `Push`.
 
     ## Rewards
-    Reach: `-distance(ee, target)`. Push: `-distance(block, goal) -
-    0.5 distance(ee, block)`. Plus 1.0 on success.
+    Potential-based shaping: `10 (Φ(s') - Φ(s)) - 0.01`, plus 1.0 on success,
+    with Φ = `-distance(ee, target)` for reach and `-distance(block, goal) -
+    0.5 distance(ee, block)` for Push: each step pays the progress it made.
 
     ## Starting State
     Base angle uniform in [-pi, pi], other joints uniform in [-1, 1] rad.
@@ -337,7 +352,8 @@ def scripted_action(robot: str, task: str, obs: dict[str, np.ndarray]) -> np.nda
     robot_obs = np.atleast_2d(obs["robot"]).astype(np.float64)
     task_obs = np.atleast_2d(obs["task"]).astype(np.float64)
     q = np.arctan2(robot_obs[:, n:2 * n], robot_obs[:, :n])
-    ee, obj0, obj1 = task_obs[:, 0:2], task_obs[:, 2:4], task_obs[:, 4:6]
+    ee = task_obs[:, 0:2]
+    obj0, obj1 = ee + task_obs[:, 2:4], ee + task_obs[:, 4:6]
     if task == "ReachRed":
         delta = obj0 - ee
     elif task == "ReachBlue":

@@ -52,11 +52,11 @@ class Args:
     """parallel envs"""
     num_steps: int = 64
     """rollout length per env (SB3 n_steps)"""
-    num_minibatches: int = 8
+    num_minibatches: int = PPOConfig.num_minibatches
     """minibatches per epoch (SB3 batch_size = num_envs * num_steps / num_minibatches)"""
-    update_epochs: int = 4
+    update_epochs: int = PPOConfig.update_epochs
     """epochs per rollout (SB3 n_epochs)"""
-    learning_rate: float = 3e-4
+    learning_rate: float = PPOConfig.learning_rate
     """initial learning rate, annealed linearly to 0 in both"""
     gamma: float = 0.99
     """discount"""
