@@ -32,9 +32,9 @@ class ExperimentConfig:
     """evaluation episodes per pair"""
     random_baseline: bool = True
     """also evaluate an untrained modular policy (reference for final distance)"""
-    interface_dim: int = 16
+    interface_dim: int = 8
     """width of the task→robot interface"""
-    interface_dropout: float = 0.0
+    interface_dropout: float = 0.2
     """dropout on the interface while training (Devin et al.'s regulariser)"""
     out: Path | None = Path("runs/train")
     """output directory (checkpoints, modules, TensorBoard, zero_shot.json, heatmap); None: keep nothing"""
@@ -44,7 +44,7 @@ class ExperimentConfig:
     """show progress bars"""
     threads: int = 1
     """torch threads (small networks on CPU run fastest on one)"""
-    ppo: PPOConfig = field(default_factory=PPOConfig)
+    ppo: PPOConfig = field(default_factory=lambda: PPOConfig(total_timesteps=2_000_000))
 
     def __post_init__(self) -> None:
         envs.get_suite(self.suite)  # unknown suite → ValueError listing the valid ones

@@ -23,8 +23,8 @@ POLICIES = ("modular", "monolithic")
 class ModularPolicy(nn.Module):
     """Task modules feed robot modules through a fixed-width interface (one for actor, one for critic)."""
 
-    def __init__(self, spec: SuiteSpec, interface_dim: int = 16, task_hidden: tuple[int, ...] = (64,),
-                 robot_hidden: tuple[int, ...] = (64, 64), interface_dropout: float = 0.0) -> None:
+    def __init__(self, spec: SuiteSpec, interface_dim: int = 8, task_hidden: tuple[int, ...] = (64,),
+                 robot_hidden: tuple[int, ...] = (64, 64), interface_dropout: float = 0.2) -> None:
         super().__init__()
         self.spec, self.interface_dim = spec, interface_dim
         task_bank = ModuleBank("actor_critic", len(spec.tasks), actor_in=0, critic_in=0, shared_in=spec.task_width,

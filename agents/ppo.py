@@ -120,7 +120,8 @@ class PPO:
                  progress: bool = True) -> None:
         self.policy, self.envs, self.config, self.progress = policy, envs, config, progress
         self.run_dir = Path(run_dir) if run_dir is not None else None
-        self.optimizer = torch.optim.Adam(policy.parameters(), lr=config.learning_rate, eps=1e-5, foreach=True)
+        self.parameters = [p for p in policy.parameters() if p.requires_grad]
+        self.optimizer = torch.optim.Adam(self.parameters, lr=config.learning_rate, eps=1e-5, fused=True)
         self.batch_size = envs.size * config.num_steps
         self.num_updates = max(1, config.total_timesteps // self.batch_size)
         self.minibatch_size = max(1, self.batch_size // config.num_minibatches)
@@ -273,7 +274,7 @@ class PPO:
                 loss = pg_loss - cfg.ent_coef * entropy + cfg.vf_coef * v_loss
                 self.optimizer.zero_grad(set_to_none=True)
                 loss.backward()
-                nn.utils.clip_grad_norm_(policy.parameters(), cfg.max_grad_norm)
+                nn.utils.clip_grad_norm_(self.parameters, cfg.max_grad_norm, foreach=True)
                 self.optimizer.step()
                 stats["policy_loss"].append(pg_loss.item())
                 stats["value_loss"].append(v_loss.item())

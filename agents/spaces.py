@@ -21,6 +21,23 @@ class SuiteSpec:
     task_obs_dims: dict[str, int]
     action_dims: dict[str, int]
     discrete: bool
+    widths: tuple[int, int, int] = (0, 0, 0)
+    """padded (robot obs, task obs, action) widths: the whole suite's, kept by `subset`"""
+
+    def __post_init__(self) -> None:
+        if self.widths == (0, 0, 0):
+            object.__setattr__(self, "widths", (max(self.robot_obs_dims.values()), max(self.task_obs_dims.values()),
+                                                max(self.action_dims.values())))
+
+    def subset(self, robots: list[str], tasks: list[str]) -> "SuiteSpec":
+        """Only these robots and tasks, with the suite's padded widths, so module files stay interchangeable."""
+        for r in robots:
+            self.robot_id(r)
+        for t in tasks:
+            self.task_id(t)
+        return SuiteSpec(tuple(robots), tuple(tasks), {r: self.robot_obs_dims[r] for r in robots},
+                         {t: self.task_obs_dims[t] for t in tasks}, {r: self.action_dims[r] for r in robots},
+                         self.discrete, self.widths)
 
     @classmethod
     def from_suite(cls, suite) -> "SuiteSpec":
@@ -36,15 +53,15 @@ class SuiteSpec:
 
     @property
     def robot_width(self) -> int:
-        return max(self.robot_obs_dims.values())
+        return self.widths[0]
 
     @property
     def task_width(self) -> int:
-        return max(self.task_obs_dims.values())
+        return self.widths[1]
 
     @property
     def action_width(self) -> int:
-        return max(self.action_dims.values())
+        return self.widths[2]
 
     def robot_id(self, robot: str) -> int:
         if robot not in self.robots:
@@ -64,11 +81,12 @@ class SuiteSpec:
         return masks
 
     def to_dict(self) -> dict:
-        return asdict(self) | {"robots": list(self.robots), "tasks": list(self.tasks)}
+        return asdict(self) | {"robots": list(self.robots), "tasks": list(self.tasks), "widths": list(self.widths)}
 
     @classmethod
     def from_dict(cls, data: dict) -> "SuiteSpec":
-        return cls(**(data | {"robots": tuple(data["robots"]), "tasks": tuple(data["tasks"])}))
+        return cls(**(data | {"robots": tuple(data["robots"]), "tasks": tuple(data["tasks"]),
+                              "widths": tuple(data["widths"])}))
 
 
 @dataclass

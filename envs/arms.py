@@ -39,6 +39,7 @@ SUCCESS_BONUS = 1.0
 SHAPING_SCALE = 10.0  # reward per reach unit of progress (potential-based shaping)
 TIME_COST = 0.01  # per step, so lingering near the target is not free
 EE_RADIUS = 0.04  # end-effector disc, reach units
+CONTACT_SUBSTEPS = 4  # contact checks per step when pushing
 BLOCK_RADIUS = 0.06  # block disc, reach units
 TASK_OBS_DIM = 6  # [ee_xy, object0_xy - ee_xy, object1_xy - ee_xy]
 TASK_OBS_BOUND = 3.0  # relative positions span up to twice the (pushed-past) reach
@@ -143,13 +144,13 @@ class ArmCore:
 
     @staticmethod
     def _sample_push(rng: np.random.Generator, k: int) -> np.ndarray:
-        """Block in radius [0.45, 0.8], goal 0.2-0.35 away in radius [0.4, 0.85]."""
+        """Block in radius [0.45, 0.8], goal 0.15-0.3 away in radius [0.4, 0.85]."""
         block = _annulus(rng, k, 0.45, 0.8)
         goal = np.zeros_like(block)
         todo = np.ones(k, dtype=bool)
         while todo.any():  # rejection rounds, each vectorised over the copies
             m = int(todo.sum())
-            g = block[todo] + _annulus(rng, m, 0.2, 0.35)
+            g = block[todo] + _annulus(rng, m, 0.15, 0.3)
             goal[todo] = g
             r = np.linalg.norm(g, axis=-1)
             todo[todo] = (r < 0.4) | (r > 0.85)
@@ -161,22 +162,32 @@ class ArmCore:
         q = self.q + a * (MAX_JOINT_SPEED * DT)
         q[:, 0] = _wrap(q[:, 0])
         q[:, 1:] = np.clip(q[:, 1:], -JOINT_LIMIT, JOINT_LIMIT)
+        if self.task == "Push":
+            # Sub-steps so a fast end effector cannot jump over the block.
+            delta = _wrap(q - self.q)
+            for frac in np.arange(1, CONTACT_SUBSTEPS + 1) / CONTACT_SUBSTEPS:
+                self._push_block(forward_kinematics(self.links, self.q + frac * delta))
         self.q = q
         self.ee = forward_kinematics(self.links, q)
-        if self.task == "Push":
-            # The end-effector disc pushes the block disc out of overlap.
-            rel = self.objects[:, 0] - self.ee
-            dist = np.linalg.norm(rel, axis=-1, keepdims=True)
-            contact = EE_RADIUS + BLOCK_RADIUS
-            pushed = self.ee + rel / np.maximum(dist, 1e-9) * contact
-            self.objects[:, 0] = np.where(dist < contact, pushed, self.objects[:, 0])
+
+    def _push_block(self, ee: np.ndarray) -> None:
+        """The end-effector disc pushes the block disc out of overlap."""
+        rel = self.objects[:, 0] - ee
+        dist = np.linalg.norm(rel, axis=-1, keepdims=True)
+        contact = EE_RADIUS + BLOCK_RADIUS
+        pushed = ee + rel / np.maximum(dist, 1e-9) * contact
+        self.objects[:, 0] = np.where(dist < contact, pushed, self.objects[:, 0])
 
     def _measure(self) -> tuple[np.ndarray, np.ndarray]:
         """Task distance and the shaping potential Φ (minus distances to go) of every copy."""
         if self.task == "Push":
-            distance = np.linalg.norm(self.objects[:, 0] - self.objects[:, 1], axis=-1)
-            approach = np.linalg.norm(self.ee - self.objects[:, 0], axis=-1)
-            return distance, -distance - 0.5 * approach
+            block, goal = self.objects[:, 0], self.objects[:, 1]
+            distance = np.linalg.norm(block - goal, axis=-1)
+            # The pushing spot: just behind the block, on the far side from the goal.
+            away = (block - goal) / np.maximum(distance, 1e-9)[:, None]
+            spot = block + away * (EE_RADIUS + BLOCK_RADIUS)
+            approach = np.linalg.norm(self.ee - spot, axis=-1)
+            return distance, -2.0 * distance - 0.5 * approach
         target = self.objects[:, 0 if self.task == "ReachRed" else 1]
         distance = np.linalg.norm(self.ee - target, axis=-1)
         return distance, -distance
@@ -225,13 +236,14 @@ class ArmEnv(gym.Env):
 
     ## Rewards
     Potential-based shaping: `10 (Φ(s') - Φ(s)) - 0.01`, plus 1.0 on success,
-    with Φ = `-distance(ee, target)` for reach and `-distance(block, goal) -
-    0.5 distance(ee, block)` for Push: each step pays the progress it made.
+    with Φ = `-distance(ee, target)` for reach and `-2 distance(block, goal) -
+    0.5 distance(ee, spot)` for Push, where the spot is just behind the block
+    on the far side from the goal: each step pays the progress it made.
 
     ## Starting State
     Base angle uniform in [-pi, pi], other joints uniform in [-1, 1] rad.
     Targets uniform in radius [0.3, 0.85] reach, red and blue >= 60 degrees
-    apart. Block in radius [0.45, 0.8], goal 0.2-0.35 from it within radius
+    apart. Block in radius [0.45, 0.8], goal 0.15-0.3 from it within radius
     [0.4, 0.85].
 
     ## Episode End

@@ -70,7 +70,7 @@ class Args:
     """value loss coefficient"""
     max_grad_norm: float = 0.5
     """gradient norm clip"""
-    interface_dim: int = 16
+    interface_dim: int = 8
     """width of the task→robot interface"""
     task_hidden: tuple[int, ...] = (64,)
     """task module hidden sizes"""
@@ -163,9 +163,10 @@ def evaluate(act, env_id: str, episodes: int, seed: int) -> float:
 
 
 def train_modrl(args: Args, robot: str, task: str, total: int) -> dict[str, Any]:
-    spec = SuiteSpec.from_suite(envs.ARMS)
+    # A policy holds the modules it trains: here one robot and one task module (suite-wide widths).
+    spec = SuiteSpec.from_suite(envs.ARMS).subset([robot], [task])
     torch.manual_seed(args.seed)
-    policy = ModularPolicy(spec, args.interface_dim, args.task_hidden, args.robot_hidden)
+    policy = ModularPolicy(spec, args.interface_dim, args.task_hidden, args.robot_hidden, interface_dropout=0.0)
     config = PPOConfig(seed=args.seed, total_timesteps=total, num_envs=args.num_envs, num_steps=args.num_steps,
                        learning_rate=args.learning_rate, gamma=args.gamma, gae_lambda=args.gae_lambda,
                        num_minibatches=args.num_minibatches, update_epochs=args.update_epochs,

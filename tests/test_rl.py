@@ -93,6 +93,7 @@ def test_modules_save_one_file_each_and_recombine(tmp_path):
     assert sorted(p.name for p in (tmp_path / "task").iterdir()) == sorted(f"{t}.pt" for t in spec.tasks)
     assert len(paths) == len(spec.robots) + len(spec.tasks)
     loaded = load_policy(spec, tmp_path, tmp_path, list(spec.robots), list(spec.tasks))
+    policy.eval(), loaded.eval()  # no interface dropout
     envs_ = MultiPairEnv(envs.ARMS, spec, PAIRS, 3, 0)
     obs = envs_.reset(0)
     torch.testing.assert_close(policy(obs)[0], loaded(obs)[0])
