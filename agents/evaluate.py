@@ -16,6 +16,7 @@ def evaluate(policy: nn.Module, suite, pairs: list[tuple[str, str]], episodes: i
     """Success rate and mean final task distance per pair, over `episodes` episodes each.
 
     Every copy runs exactly one episode, so short (successful) episodes are not over-counted.
+    Sampled actions draw from a generator seeded with `seed`, leaving the global RNG untouched.
     """
     if episodes <= 0:
         raise ValueError(f"episodes must be positive, got {episodes}")
@@ -23,6 +24,21 @@ def evaluate(policy: nn.Module, suite, pairs: list[tuple[str, str]], episodes: i
     envs = MultiPairEnv(suite, spec, pairs, episodes, seed)
     was_training = policy.training
     policy.eval()
+    with torch.random.fork_rng():
+        torch.manual_seed(seed)
+        success, distance = _run(policy, envs, seed, deterministic)
+    envs.close()
+    policy.train(was_training)
+    records = []
+    for p, (robot, task) in enumerate(pairs):
+        rows = slice(p * episodes, (p + 1) * episodes)
+        records.append({"robot": robot, "task": task, "success_rate": float(success[rows].mean()),
+                        "final_distance": float(distance[rows].mean()), "episodes": episodes})
+    return records
+
+
+def _run(policy: nn.Module, envs: MultiPairEnv, seed: int, deterministic: bool) -> tuple[torch.Tensor, torch.Tensor]:
+    """Step every copy until each has finished one episode; its success and final distance."""
     obs = envs.reset(seed)
     finished = torch.zeros(envs.size, dtype=torch.bool)
     success = torch.zeros(envs.size)
@@ -34,11 +50,4 @@ def evaluate(policy: nn.Module, suite, pairs: list[tuple[str, str]], episodes: i
         success[first], distance[first] = step.success[first].float(), step.distance[first]
         finished |= step.ended
         obs = step.obs
-    envs.close()
-    policy.train(was_training)
-    records = []
-    for p, (robot, task) in enumerate(pairs):
-        rows = slice(p * episodes, (p + 1) * episodes)
-        records.append({"robot": robot, "task": task, "success_rate": float(success[rows].mean()),
-                        "final_distance": float(distance[rows].mean()), "episodes": episodes})
-    return records
+    return success, distance

@@ -15,6 +15,7 @@ from agents.multipair import MultiPairEnv
 from agents.policy import POLICIES, build_policy
 from agents.ppo import PPO, PPOConfig, seed_everything
 from agents.recombine import save_modules
+from agents.report import parse_pairs
 from agents.spaces import SuiteSpec
 
 
@@ -22,14 +23,16 @@ from agents.spaces import SuiteSpec
 class ExperimentConfig:
     suite: str = "arms"
     """robot x task suite: arms or grid"""
-    policies: tuple[str, ...] = ("modular",)
-    """policies to train: modular and/or monolithic"""
+    policy: tuple[str, ...] = ("modular",)
+    """policies to train: modular and/or monolithic (the baseline)"""
     holdout: tuple[str, ...] = ()
     """held-out pairs as Robot:Task (empty: the suite's default diagonal)"""
     seeds: tuple[int, ...] = (1,)
     """one training run per seed and policy"""
     eval_episodes: int = 100
     """evaluation episodes per pair"""
+    eval_sample: bool | None = None
+    """sample actions in evaluation (None: sample for discrete suites, where argmax policies loop; mean action for continuous)"""
     random_baseline: bool = True
     """also evaluate an untrained modular policy (reference for final distance)"""
     interface_dim: int = 8
@@ -48,21 +51,14 @@ class ExperimentConfig:
 
     def __post_init__(self) -> None:
         envs.get_suite(self.suite)  # unknown suite → ValueError listing the valid ones
-        for policy in self.policies:
+        for policy in self.policy:
             if policy not in POLICIES:
                 raise ValueError(f"unknown policy {policy!r}; valid: {list(POLICIES)}")
         if not self.seeds:
             raise ValueError("give at least one seed")
 
     def holdout_pairs(self) -> list[tuple[str, str]] | None:
-        if not self.holdout:
-            return None
-        pairs = []
-        for item in self.holdout:
-            if item.count(":") != 1:
-                raise ValueError(f"held-out pairs are written Robot:Task, got {item!r}")
-            pairs.append(tuple(item.split(":")))
-        return pairs
+        return parse_pairs(self.holdout) if self.holdout else None
 
 
 def run_dir(cfg: ExperimentConfig, policy: str, seed: int) -> Path | None:
@@ -96,12 +92,13 @@ def run(cfg: ExperimentConfig) -> list[dict]:
     torch.set_num_threads(cfg.threads)
     records = []
     for seed in cfg.seeds:
-        policies = {kind: train_one(cfg, kind, seed) for kind in cfg.policies}
+        policies = {kind: train_one(cfg, kind, seed) for kind in cfg.policy}
         if cfg.random_baseline:
             seed_everything(seed)
             policies["random"] = build_policy("modular", SuiteSpec.from_suite(suite), interface_dim=cfg.interface_dim)
+        sample = cfg.eval_sample if cfg.eval_sample is not None else SuiteSpec.from_suite(suite).discrete
         for kind, policy in policies.items():
-            for r in evaluate(policy, suite, pairs, cfg.eval_episodes, seed=10_000 + seed):
+            for r in evaluate(policy, suite, pairs, cfg.eval_episodes, seed=10_000 + seed, deterministic=not sample):
                 records.append({**r, "split": split_of[(r["robot"], r["task"])], "policy": kind, "seed": seed,
                                 "suite": cfg.suite})
     if cfg.out is not None:

@@ -23,7 +23,7 @@ def table(records: list[dict], robots: list[str], tasks: list[str], policy: str)
     success = _mean_by_cell(records, policy, "success_rate")
     distance = _mean_by_cell(records, policy, "final_distance")
     width = max(16, *(len(t) + 2 for t in tasks))
-    lines = [f"policy: {policy}   cell = success rate / final distance (reach units), * = held out, "
+    lines = [f"policy: {policy}   cell = success rate / final task distance, * = held out, "
              f"mean over {max((n for _, _, n in success.values()), default=0)} seed(s)",
              "robot".ljust(10) + "".join(t.rjust(width) for t in tasks)]
     for robot in robots:
@@ -35,7 +35,7 @@ def table(records: list[dict], robots: list[str], tasks: list[str], policy: str)
             mark = "*" if split[(robot, task)] == "holdout" else " "
             row += f"{success[(robot, task)][0]:.2f} / {distance[(robot, task)][0]:.2f}{mark}".rjust(width)
         lines.append(row)
-    for name in ("train", "holdout"):
+    for name in dict.fromkeys(split[c] for c in success):
         cells = [c for c in success if split[c] == name]
         if cells:
             lines.append(f"{name:8s} mean success {np.mean([success[c][0] for c in cells]):.2f}, "
@@ -84,3 +84,23 @@ def write_json(records: list[dict], path: str | Path) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(records, indent=1))
     return path
+
+
+def publish(records: list[dict], robots: list[str], tasks: list[str], out: str | Path | None) -> None:
+    """Print a table per policy; with `out`, write `zero_shot.json` and `zero_shot.png` there."""
+    for policy in dict.fromkeys(r["policy"] for r in records):
+        print(table(records, robots, tasks, policy), end="\n\n")
+    if out is not None:
+        print(f"wrote {write_json(records, Path(out) / 'zero_shot.json')}")
+        print(f"wrote {heatmap(records, robots, tasks, Path(out) / 'zero_shot.png')}")
+
+
+def parse_pairs(items: tuple[str, ...] | list[str]) -> list[tuple[str, str]]:
+    """["Arm2:ReachRed", ...] → [("Arm2", "ReachRed"), ...]."""
+    pairs = []
+    for item in items:
+        if item.count(":") != 1:
+            raise ValueError(f"pairs are written Robot:Task, got {item!r}")
+        robot, task = item.split(":")
+        pairs.append((robot, task))
+    return pairs

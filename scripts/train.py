@@ -2,7 +2,7 @@
 zero-shot recombination on the held-out pairs.
 
     python scripts/train.py                                  # arms suite, modular policy
-    python scripts/train.py --policies modular monolithic --seeds 1 2 3
+    python scripts/train.py --policy modular monolithic --seeds 1 2 3
     python scripts/train.py --suite grid --holdout Ego:Key Cardinal:Door
 """
 
@@ -12,17 +12,13 @@ import tyro
 
 import envs
 from agents.experiment import ExperimentConfig, run
-from agents.report import heatmap, table, write_json
+from agents.report import publish
 
 
 def main(cfg: ExperimentConfig) -> list[dict]:
     records = run(cfg)
     suite = envs.get_suite(cfg.suite)
-    for policy in dict.fromkeys(r["policy"] for r in records):
-        print(table(records, list(suite.robots), list(suite.tasks), policy), end="\n\n")
-    if cfg.out is not None:
-        print(f"wrote {write_json(records, cfg.out / 'zero_shot.json')}")
-        print(f"wrote {heatmap(records, list(suite.robots), list(suite.tasks), cfg.out / 'zero_shot.png')}")
+    publish(records, list(suite.robots), list(suite.tasks), cfg.out)
     return records
 
 

@@ -14,7 +14,7 @@ import tyro
 import envs
 from agents.evaluate import evaluate
 from agents.recombine import load_policy
-from agents.report import heatmap, table, write_json
+from agents.report import parse_pairs, publish
 from agents.spaces import SuiteSpec
 
 
@@ -34,17 +34,10 @@ class ZeroShotArgs:
     """evaluation episodes per pair"""
     seed: int = 0
     """evaluation seed"""
+    sample: bool | None = None
+    """sample actions (None: sample on discrete suites, mean action on continuous ones)"""
     out: Path | None = None
     """write zero_shot.json and zero_shot.png here"""
-
-
-def parse_pairs(items: tuple[str, ...]) -> list[tuple[str, str]]:
-    pairs = []
-    for item in items:
-        if item.count(":") != 1:
-            raise ValueError(f"pairs are written Robot:Task, got {item!r}")
-        pairs.append(tuple(item.split(":")))
-    return pairs
 
 
 def main(args: ZeroShotArgs) -> list[dict]:
@@ -57,13 +50,12 @@ def main(args: ZeroShotArgs) -> list[dict]:
         raise ValueError("say where the modules are: --modules DIR, or --robots-from DIR and --tasks-from DIR")
     robots = list(dict.fromkeys(r for r, _ in pairs))
     tasks = list(dict.fromkeys(t for _, t in pairs))
-    policy = load_policy(SuiteSpec.from_suite(suite), robots_from, tasks_from, robots, tasks)
-    records = [r | {"split": "holdout", "policy": "modular", "seed": args.seed, "suite": args.suite}
-               for r in evaluate(policy, suite, pairs, args.episodes, args.seed)]
-    print(table(records, list(suite.robots), list(suite.tasks), "modular"))
-    if args.out is not None:
-        print(f"wrote {write_json(records, args.out / 'zero_shot.json')}")
-        print(f"wrote {heatmap(records, list(suite.robots), list(suite.tasks), args.out / 'zero_shot.png')}")
+    spec = SuiteSpec.from_suite(suite)
+    policy = load_policy(spec, robots_from, tasks_from, robots, tasks)
+    sample = args.sample if args.sample is not None else spec.discrete
+    records = [r | {"split": "evaluated", "policy": "modular", "seed": args.seed, "suite": args.suite}
+               for r in evaluate(policy, suite, pairs, args.episodes, args.seed, deterministic=not sample)]
+    publish(records, list(suite.robots), list(suite.tasks), args.out)
     return records
 
 

@@ -122,9 +122,22 @@ def test_evaluate_reports_one_episode_per_copy():
         assert r["episodes"] == 5 and 0.0 <= r["success_rate"] <= 1.0 and r["final_distance"] > 0
 
 
+def test_sampled_evaluation_is_seeded_and_leaves_the_global_rng_alone():
+    spec = SuiteSpec.from_suite(envs.GRID)
+    policy = ModularPolicy(spec)
+    pairs = [("Ego", "Goal"), ("Cardinal", "Key")]
+    torch.manual_seed(5)
+    first = evaluate(policy, envs.GRID, pairs, episodes=4, seed=3, deterministic=False)
+    after = torch.rand(1)
+    torch.manual_seed(5)
+    again = evaluate(policy, envs.GRID, pairs, episodes=4, seed=3, deterministic=False)
+    assert first == again
+    assert torch.equal(after, torch.rand(1))
+
+
 def test_experiment_end_to_end_writes_results(tmp_path, script):
     main = script("train").main
-    cfg = ExperimentConfig(policies=("modular", "monolithic"), seeds=(1,), eval_episodes=4, out=tmp_path,
+    cfg = ExperimentConfig(policy=("modular", "monolithic"), seeds=(1,), eval_episodes=4, out=tmp_path,
                            progress=False, ppo=PPOConfig(**TINY, total_timesteps=9 * 4 * 16 * 2))
     records = main(cfg)
     data = json.loads((tmp_path / "zero_shot.json").read_text())
@@ -145,7 +158,7 @@ def test_experiment_end_to_end_writes_results(tmp_path, script):
 
 def test_bad_configuration_is_refused():
     with pytest.raises(ValueError, match="valid"):
-        ExperimentConfig(policies=("transformer",))
+        ExperimentConfig(policy=("transformer",))
     with pytest.raises(ValueError, match="valid suites"):
         ExperimentConfig(suite="mujoco")
     with pytest.raises(ValueError, match="Robot:Task"):
