@@ -16,7 +16,8 @@ def evaluate(policy: nn.Module, suite, pairs: list[tuple[str, str]], episodes: i
     """Success rate and mean final task distance per pair, over `episodes` episodes each.
 
     Every copy runs exactly one episode, so short (successful) episodes are not over-counted.
-    Sampled actions draw from a generator seeded with `seed`, leaving the global RNG untouched.
+    Sampled actions draw from the RNG seeded with `seed` (the global RNG is restored afterwards);
+    they are drawn for the whole batch, so a pair's samples depend on the pairs evaluated beside it.
     """
     if episodes <= 0:
         raise ValueError(f"episodes must be positive, got {episodes}")

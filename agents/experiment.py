@@ -31,8 +31,9 @@ class ExperimentConfig:
     """one training run per seed and policy"""
     eval_episodes: int = 100
     """evaluation episodes per pair"""
-    eval_sample: bool | None = None
-    """sample actions in evaluation (None: sample for discrete suites, where argmax policies loop; mean action for continuous)"""
+    eval_sample: bool = True
+    """evaluate the stochastic policy as trained (False: its mean / most likely action, which tends to
+    stall just outside the success radius on arms and to loop on grids)"""
     random_baseline: bool = True
     """also evaluate an untrained modular policy (reference for final distance)"""
     interface_dim: int = 8
@@ -96,11 +97,11 @@ def run(cfg: ExperimentConfig) -> list[dict]:
         if cfg.random_baseline:
             seed_everything(seed)
             policies["random"] = build_policy("modular", SuiteSpec.from_suite(suite), interface_dim=cfg.interface_dim)
-        sample = cfg.eval_sample if cfg.eval_sample is not None else SuiteSpec.from_suite(suite).discrete
         for kind, policy in policies.items():
-            for r in evaluate(policy, suite, pairs, cfg.eval_episodes, seed=10_000 + seed, deterministic=not sample):
+            for r in evaluate(policy, suite, pairs, cfg.eval_episodes, seed=10_000 + seed,
+                              deterministic=not cfg.eval_sample):
                 records.append({**r, "split": split_of[(r["robot"], r["task"])], "policy": kind, "seed": seed,
-                                "suite": cfg.suite})
+                                "suite": cfg.suite, "actions": "sampled" if cfg.eval_sample else "mean"})
     if cfg.out is not None:
         (cfg.out / "config.json").parent.mkdir(parents=True, exist_ok=True)
         (cfg.out / "config.json").write_text(json.dumps(asdict(cfg), default=str, indent=1))

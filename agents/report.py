@@ -71,6 +71,7 @@ def heatmap(records: list[dict], robots: list[str], tasks: list[str], path: str 
         ax.set_xticks(range(len(tasks)), tasks, rotation=30, ha="right")
         ax.set_yticks(range(len(robots)), robots)
         ax.set_title(f"{policy}: success (red = held out)", fontsize=10)
+    fig.subplots_adjust(wspace=0.4)
     fig.colorbar(image, ax=axes[0].tolist(), shrink=0.8)
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)

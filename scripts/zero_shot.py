@@ -34,8 +34,8 @@ class ZeroShotArgs:
     """evaluation episodes per pair"""
     seed: int = 0
     """evaluation seed"""
-    sample: bool | None = None
-    """sample actions (None: sample on discrete suites, mean action on continuous ones)"""
+    sample: bool = True
+    """sample actions from the policy (False: its mean / most likely action)"""
     out: Path | None = None
     """write zero_shot.json and zero_shot.png here"""
 
@@ -52,9 +52,9 @@ def main(args: ZeroShotArgs) -> list[dict]:
     tasks = list(dict.fromkeys(t for _, t in pairs))
     spec = SuiteSpec.from_suite(suite)
     policy = load_policy(spec, robots_from, tasks_from, robots, tasks)
-    sample = args.sample if args.sample is not None else spec.discrete
-    records = [r | {"split": "evaluated", "policy": "modular", "seed": args.seed, "suite": args.suite}
-               for r in evaluate(policy, suite, pairs, args.episodes, args.seed, deterministic=not sample)]
+    records = [r | {"split": "evaluated", "policy": "modular", "seed": args.seed, "suite": args.suite,
+                    "actions": "sampled" if args.sample else "mean"}
+               for r in evaluate(policy, suite, pairs, args.episodes, args.seed, deterministic=not args.sample)]
     publish(records, list(suite.robots), list(suite.tasks), args.out)
     return records
 

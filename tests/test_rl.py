@@ -137,7 +137,7 @@ def test_sampled_evaluation_is_seeded_and_leaves_the_global_rng_alone():
 
 def test_experiment_end_to_end_writes_results(tmp_path, script):
     main = script("train").main
-    cfg = ExperimentConfig(policy=("modular", "monolithic"), seeds=(1,), eval_episodes=4, out=tmp_path,
+    cfg = ExperimentConfig(policy=("modular", "monolithic"), seeds=(1,), eval_episodes=4, out=tmp_path, eval_sample=False,
                            progress=False, ppo=PPOConfig(**TINY, total_timesteps=9 * 4 * 16 * 2))
     records = main(cfg)
     data = json.loads((tmp_path / "zero_shot.json").read_text())
@@ -150,7 +150,8 @@ def test_experiment_end_to_end_writes_results(tmp_path, script):
     modules = tmp_path / "modular" / "seed1" / "modules"
     assert (modules / "robot" / "Arm4.pt").exists()
     zero_shot = script("zero_shot")
-    again = zero_shot.main(zero_shot.ZeroShotArgs(pairs=("Arm2:ReachRed",), modules=modules, episodes=4, seed=10_001))
+    again = zero_shot.main(zero_shot.ZeroShotArgs(pairs=("Arm2:ReachRed",), modules=modules, episodes=4, seed=10_001,
+                                                  sample=False))
     [before] = [r for r in records if r["policy"] == "modular" and (r["robot"], r["task"]) == ("Arm2", "ReachRed")]
     assert again[0]["success_rate"] == before["success_rate"]
     assert again[0]["final_distance"] == pytest.approx(before["final_distance"])
