@@ -35,13 +35,27 @@ class ModularPolicy(nn.Module):
                                 hidden=list(robot_hidden), log_std=not spec.discrete)
         self.task_layer = RoutedLayer(task_bank, FixedRouter.one_per_task(len(spec.tasks)), Sequential())
         self.robot_layer = RoutedLayer(robot_bank, FixedRouter.one_per_task(len(spec.robots)), Sequential())
-        self.dropout = nn.Dropout(interface_dropout)
+        if not 0.0 <= interface_dropout < 1.0:
+            raise ValueError(f"interface_dropout must be in [0, 1), got {interface_dropout}")
+        self.interface_dropout = interface_dropout
         self.register_buffer("action_masks", spec.action_masks(), persistent=False)
 
-    def forward(self, obs: ObsBatch) -> tuple[Tensor, Tensor]:
-        """(actor output [B, A], value [B])."""
+    def noise(self, batch_size: int) -> Tensor | None:
+        """Interface dropout masks [B, 2·interface] for acting while training (None without dropout).
+
+        PPO stores them with the rollout and replays them in the update, so the probability
+        ratio compares the same stochastic policy before and after the step."""
+        p = self.interface_dropout
+        if p == 0.0:
+            return None
+        return torch.bernoulli(torch.full((batch_size, 2 * self.interface_dim), 1.0 - p)) / (1.0 - p)
+
+    def forward(self, obs: ObsBatch, noise: Tensor | None = None) -> tuple[Tensor, Tensor]:
+        """(actor output [B, A], value [B]); `noise` multiplies the interface (see `noise`)."""
         interface, _ = self.task_layer(obs.task, obs.task_ids)
-        out, _ = self.robot_layer(torch.cat([self.dropout(interface), obs.robot], -1), obs.robot_ids)
+        if noise is not None:
+            interface = interface * noise
+        out, _ = self.robot_layer(torch.cat([interface, obs.robot], -1), obs.robot_ids)
         return out[:, :-1], out[:, -1]
 
     def log_std(self, obs: ObsBatch) -> Tensor:
@@ -62,7 +76,10 @@ class MonolithicPolicy(nn.Module):
         self.net = ActorCriticModule(0, 0, width, spec.action_width, 1, hidden=list(hidden), log_std=not spec.discrete)
         self.register_buffer("action_masks", spec.action_masks(), persistent=False)
 
-    def forward(self, obs: ObsBatch) -> tuple[Tensor, Tensor]:
+    def noise(self, batch_size: int) -> None:
+        return None
+
+    def forward(self, obs: ObsBatch, noise: Tensor | None = None) -> tuple[Tensor, Tensor]:
         x = torch.cat([obs.robot, obs.task, F.one_hot(obs.robot_ids, len(self.spec.robots)).float(),
                        F.one_hot(obs.task_ids, len(self.spec.tasks)).float()], -1)
         out = self.net(x)
@@ -86,8 +103,8 @@ def build_policy(kind: str, spec: SuiteSpec, **kwargs) -> nn.Module:
 class ActionDist:
     """The action distribution of a padded batch: entries outside a robot's own action are masked out."""
 
-    def __init__(self, policy: nn.Module, obs: ObsBatch) -> None:
-        params, self.value = policy(obs)
+    def __init__(self, policy: nn.Module, obs: ObsBatch, noise: Tensor | None = None) -> None:
+        params, self.value = policy(obs, noise)
         self.mask = policy.action_masks[obs.robot_ids]
         self.discrete = policy.spec.discrete
         if self.discrete:

@@ -84,6 +84,7 @@ class PPOConfig:
 @dataclass
 class Rollout:
     obs: ObsBatch  # [T, N]
+    noise: Tensor | None  # [T, N, ...] the policy's training noise (interface dropout masks), replayed in updates
     actions: Tensor
     log_probs: Tensor  # [T, N]
     values: Tensor
@@ -204,23 +205,24 @@ class PPO:
     @torch.no_grad()
     def collect(self, obs: ObsBatch) -> tuple[Rollout, ObsBatch, EpisodeLog]:
         cfg, policy = self.config, self.policy
-        policy.eval()  # no dropout while acting
-        observations, actions, log_probs, values, rewards, ended = [], [], [], [], [], []
+        observations, noises, actions, log_probs, values, rewards, ended = [], [], [], [], [], [], []
         episodes = EpisodeLog()
         for _ in range(cfg.num_steps):
-            dist = ActionDist(policy, obs)
+            noise = policy.noise(self.envs.size)
+            dist = ActionDist(policy, obs, noise)
             action = dist.sample()
             step = self.envs.step(action)
             reward = step.reward.clone()
             truncated_only = step.truncated & ~step.terminated
             if truncated_only.any():  # bootstrap a time-limit cut from its final observation
-                _, final_values = policy(step.final_obs)
+                _, final_values = policy(step.final_obs, None if noise is None else noise[step.ended])
                 reward[step.ended.nonzero().flatten()] += cfg.gamma * final_values * truncated_only[step.ended].float()
-            observations.append(obs), actions.append(action), log_probs.append(dist.log_prob(action))
+            observations.append(obs), noises.append(noise)
+            actions.append(action), log_probs.append(dist.log_prob(action))
             values.append(dist.value), rewards.append(reward), ended.append(step.ended)
             self._record(step, episodes)
             obs = step.obs
-        _, next_value = policy(obs)
+        _, next_value = policy(obs, policy.noise(self.envs.size))
         values_t, rewards_t, ended_t = torch.stack(values), torch.stack(rewards), torch.stack(ended).float()
         advantages = torch.zeros_like(rewards_t)
         last = torch.zeros(self.envs.size)
@@ -229,8 +231,9 @@ class PPO:
             delta = rewards_t[t] + cfg.gamma * following * (1 - ended_t[t]) - values_t[t]
             last = delta + cfg.gamma * cfg.gae_lambda * (1 - ended_t[t]) * last
             advantages[t] = last
-        rollout = Rollout(ObsBatch.stack(observations), torch.stack(actions), torch.stack(log_probs), values_t,
-                          advantages, advantages + values_t)
+        noise_t = None if noises[0] is None else torch.stack(noises)
+        rollout = Rollout(ObsBatch.stack(observations), noise_t, torch.stack(actions), torch.stack(log_probs),
+                          values_t, advantages, advantages + values_t)
         return rollout, obs, episodes
 
     def _record(self, step, episodes: EpisodeLog) -> None:
@@ -244,8 +247,8 @@ class PPO:
 
     def learn(self, rollout: Rollout) -> dict[str, float]:
         cfg, policy = self.config, self.policy
-        policy.train()
         obs = rollout.obs.flatten()
+        noise = None if rollout.noise is None else rollout.noise.flatten(0, 1)
         actions = rollout.actions.flatten(0, 1)
         old_log_probs, old_values = rollout.log_probs.flatten(), rollout.values.flatten()
         advantages, returns = rollout.advantages.flatten(), rollout.returns.flatten()
@@ -254,7 +257,7 @@ class PPO:
             order = torch.randperm(self.batch_size)
             for start in range(0, self.batch_size, self.minibatch_size):
                 mb = order[start : start + self.minibatch_size]
-                dist = ActionDist(policy, obs[mb])
+                dist = ActionDist(policy, obs[mb], None if noise is None else noise[mb])
                 log_ratio = dist.log_prob(actions[mb]) - old_log_probs[mb]
                 ratio = log_ratio.exp()
                 with torch.no_grad():
