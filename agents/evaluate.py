@@ -22,7 +22,7 @@ def evaluate(policy: nn.Module, suite, pairs: list[tuple[str, str]], episodes: i
     if episodes <= 0:
         raise ValueError(f"episodes must be positive, got {episodes}")
     spec: SuiteSpec = policy.spec
-    envs = MultiPairEnv(suite, spec, pairs, episodes, seed)
+    envs = MultiPairEnv(suite, spec, pairs, episodes)
     was_training = policy.training
     policy.eval()
     with torch.random.fork_rng():

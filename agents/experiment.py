@@ -75,7 +75,7 @@ def train_one(cfg: ExperimentConfig, policy_kind: str, seed: int) -> torch.nn.Mo
     policy = build_policy(policy_kind, spec, interface_dim=cfg.interface_dim,
                           interface_dropout=cfg.interface_dropout) if policy_kind == "modular" else build_policy(policy_kind, spec)
     ppo_cfg = PPOConfig(**(asdict(cfg.ppo) | {"seed": seed}))
-    train_envs = MultiPairEnv(suite, spec, splits["train"], ppo_cfg.num_envs, seed)
+    train_envs = MultiPairEnv(suite, spec, splits["train"], ppo_cfg.num_envs)
     directory = run_dir(cfg, policy_kind, seed)
     PPO(policy, train_envs, ppo_cfg, directory, progress=cfg.progress).train(resume=cfg.resume)
     train_envs.close()

@@ -32,7 +32,7 @@ class StepResult:
 class MultiPairEnv:
     """`num_envs` copies of each pair; rows are pair-major: pair p owns rows [p·n, (p+1)·n)."""
 
-    def __init__(self, suite, spec: SuiteSpec, pairs: list[tuple[str, str]], num_envs: int, seed: int) -> None:
+    def __init__(self, suite, spec: SuiteSpec, pairs: list[tuple[str, str]], num_envs: int) -> None:
         if not pairs:
             raise ValueError("MultiPairEnv needs at least one (robot, task) pair")
         if num_envs <= 0:
@@ -45,7 +45,6 @@ class MultiPairEnv:
         self.robot_ids = torch.tensor([spec.robot_id(r) for r, _ in pairs]).repeat_interleave(num_envs)
         self.task_ids = torch.tensor([spec.task_id(t) for _, t in pairs]).repeat_interleave(num_envs)
         self.action_dims = [spec.action_dims[r] for r, _ in pairs]
-        self.seed = seed
 
     @staticmethod
     def _pad(array: np.ndarray, width: int) -> np.ndarray:

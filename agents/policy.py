@@ -18,13 +18,16 @@ from agents.spaces import ObsBatch, SuiteSpec
 from modrl import FixedRouter, ModuleBank, RoutedLayer, Sequential
 
 POLICIES = ("modular", "monolithic")
+INTERFACE_DIM = 8  # task → robot interface width (actor and critic each)
+TASK_HIDDEN = (64,)
+ROBOT_HIDDEN = (64, 64)
 
 
 class ModularPolicy(nn.Module):
     """Task modules feed robot modules through a fixed-width interface (one for actor, one for critic)."""
 
-    def __init__(self, spec: SuiteSpec, interface_dim: int = 8, task_hidden: tuple[int, ...] = (64,),
-                 robot_hidden: tuple[int, ...] = (64, 64), interface_dropout: float = 0.2) -> None:
+    def __init__(self, spec: SuiteSpec, interface_dim: int = INTERFACE_DIM, task_hidden: tuple[int, ...] = TASK_HIDDEN,
+                 robot_hidden: tuple[int, ...] = ROBOT_HIDDEN, interface_dropout: float = 0.2) -> None:
         super().__init__()
         self.spec, self.interface_dim = spec, interface_dim
         task_bank = ModuleBank("actor_critic", len(spec.tasks), actor_in=0, critic_in=0, shared_in=spec.task_width,

@@ -24,6 +24,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
+import tyro
 from torch import Tensor, nn
 
 from agents.multipair import MultiPairEnv
@@ -33,8 +34,8 @@ from agents.spaces import ObsBatch
 
 @dataclass
 class PPOConfig:
-    seed: int = 1
-    """seed of torch, numpy and the environments"""
+    seed: tyro.conf.Suppress[int] = 1
+    """seed of torch, numpy and the environments (set by the experiment's --seeds)"""
     total_timesteps: int = 1_000_000
     """environment steps over all pairs"""
     num_envs: int = 16

@@ -48,6 +48,7 @@ from stable_baselines3.common.torch_layers import BaseFeaturesExtractor
 from torch import Tensor, nn
 
 import agents.heads  # noqa: F401  (registers the "actor_critic" module kind)
+from agents.policy import INTERFACE_DIM, ROBOT_HIDDEN, TASK_HIDDEN
 from agents.spaces import SuiteSpec
 from envs import get_suite
 from modrl import Module, build_module, load_module, save_module
@@ -203,13 +204,13 @@ class SB3ModularPolicy(MultiInputActorCriticPolicy):
     def _fresh_config(self, role: str) -> dict[str, Any]:
         """A module config identical to `ModularPolicy`'s, so the files are interchangeable."""
         spec, sizes = self.spec, self.sizes
-        interface = sizes["interface_dim"] or 16
+        interface = sizes["interface_dim"] or INTERFACE_DIM
         if role == "task":
             return dict(actor_in=0, critic_in=0, shared_in=spec.task_width, actor_out=interface, critic_out=interface,
-                        hidden=[int(h) for h in sizes["task_hidden"] or (64,)], activation="tanh",
+                        hidden=[int(h) for h in sizes["task_hidden"] or TASK_HIDDEN], activation="tanh",
                         final_activation=True, log_std=False, init_log_std=0.0)
         return dict(actor_in=interface, critic_in=interface, shared_in=spec.robot_width, actor_out=spec.action_width,
-                    critic_out=1, hidden=[int(h) for h in sizes["robot_hidden"] or (64, 64)], activation="tanh",
+                    critic_out=1, hidden=[int(h) for h in sizes["robot_hidden"] or ROBOT_HIDDEN], activation="tanh",
                     final_activation=False, log_std=not spec.discrete, init_log_std=float(sizes["init_log_std"]))
 
     @staticmethod

@@ -102,10 +102,6 @@ class ObsBatch:
         return ObsBatch(self.robot[index], self.task[index], self.robot_ids[index], self.task_ids[index])
 
     @staticmethod
-    def cat(batches: list["ObsBatch"]) -> "ObsBatch":
-        return ObsBatch(*(torch.cat([getattr(b, f) for b in batches]) for f in ("robot", "task", "robot_ids", "task_ids")))
-
-    @staticmethod
     def stack(batches: list["ObsBatch"]) -> "ObsBatch":
         """[T] batches of [N] rows → one batch of [T, N] rows."""
         return ObsBatch(*(torch.stack([getattr(b, f) for b in batches]) for f in ("robot", "task", "robot_ids", "task_ids")))

@@ -67,7 +67,7 @@ class Routing:
     def aux_loss(self) -> Tensor:
         """Sum of the auxiliary losses (0 when there are none)."""
         if not self.aux_losses:
-            return torch.zeros(())
+            return torch.zeros((), device=(self.indices if self.indices is not None else self.weights).device)
         return torch.stack([v.reshape(()) for v in self.aux_losses.values()]).sum()
 
 
@@ -130,8 +130,3 @@ def check_ids(ids: Tensor | None, batch_size: int, limit: int, what: str = "task
     if ids.numel() and (int(ids.min()) < 0 or int(ids.max()) >= limit):
         raise ValueError(f"{what} ids must lie in [0, {limit}), got range [{int(ids.min())}, {int(ids.max())}]")
     return ids.long()
-
-
-def stack_paths(paths: Sequence[Path]) -> Tensor:
-    """[N, L] tensor of single-module paths (for logging and comparisons)."""
-    return torch.tensor([[c[0] for c in p.choices] for p in paths], dtype=torch.long)

@@ -1,7 +1,7 @@
 """modrl PPO against stable-baselines3 PPO on one arms pair, in one run, with the same settings.
 
 Trains, one after the other and with the same torch thread count,
-  modrl: `agents.ppo.PPO` + `ModularPolicy` on `MultiPairEnv(ARMS, spec, [(robot, task)], num_envs, seed)`;
+  modrl: `agents.ppo.PPO` + `ModularPolicy` on `MultiPairEnv(ARMS, spec, [(robot, task)], num_envs)`;
   sb3:   `stable_baselines3.PPO("MultiInputPolicy")` on the same native numpy vector env
          (`gymnasium.make_vec(id, num_envs)`), seen through `NativeVecEnv`, a small adapter to SB3's
          `VecEnv` API (plus `VecMonitor` for episode returns). Both algorithms then step the very same
@@ -172,7 +172,7 @@ def train_modrl(args: Args, robot: str, task: str, total: int) -> dict[str, Any]
                        num_minibatches=args.num_minibatches, update_epochs=args.update_epochs,
                        clip_coef=args.clip_coef, ent_coef=args.ent_coef, vf_coef=args.vf_coef,
                        max_grad_norm=args.max_grad_norm, checkpoint_every=10**9)
-    env = MultiPairEnv(envs.ARMS, spec, [(robot, task)], args.num_envs, args.seed)
+    env = MultiPairEnv(envs.ARMS, spec, [(robot, task)], args.num_envs)
     ppo = PPO(policy, env, config, progress=False)
     start = time.perf_counter()
     history = ppo.train()

@@ -43,6 +43,8 @@ class Args:
     """timed repetitions of the slow per-sample loop"""
     seed: int = 0
     """torch seed for weights, inputs and routing"""
+    threads: int = 0
+    """torch threads (0: torch's default)"""
     json: Path | None = None
     """also write the figures to this JSON file"""
 
@@ -62,6 +64,8 @@ def median_times(steps: list[Callable[[], None]], repeats: int, warmup: int) -> 
 
 
 def main(args: Args) -> dict:
+    if args.threads > 0:
+        torch.set_num_threads(args.threads)
     torch.manual_seed(args.seed)
     d, m, b = args.features, args.modules, args.batch
     x = torch.randn(b, d)

@@ -244,7 +244,7 @@ def test_hierarchical_soft_is_the_outer_product():
 # -- clear errors -----------------------------------------------------------------------------
 
 CALL_ERRORS = {
-    "fixed_no_ids": (lambda: FixedRouter.one_per_task(3)(None, None), "needs task ids"),
+    "fixed_no_ids": (lambda: FixedRouter.one_per_task(3)(None, None), "needs metadata ids"),
     "fixed_ids_range": (lambda: FixedRouter.one_per_task(3)(None, torch.tensor([0, 3])), r"\[0, 3\)"),
     "fixed_ids_negative": (lambda: FixedRouter.one_per_task(3)(None, torch.tensor([-1, 0])), r"\[0, 3\)"),
     "fixed_ids_shape": (lambda: FixedRouter.one_per_task(3)(None, torch.zeros(2, 1, dtype=torch.long)), "shape"),

@@ -23,7 +23,7 @@ TINY = dict(num_envs=4, num_steps=16, num_minibatches=2, update_epochs=2, checkp
 
 def _ppo(policy, suite, pairs, run_dir=None, **overrides) -> PPO:
     cfg = PPOConfig(**(TINY | {"total_timesteps": 4 * len(pairs) * 4 * 16} | overrides))
-    return PPO(policy, MultiPairEnv(suite, SuiteSpec.from_suite(suite), pairs, cfg.num_envs, cfg.seed), cfg,
+    return PPO(policy, MultiPairEnv(suite, SuiteSpec.from_suite(suite), pairs, cfg.num_envs), cfg,
                run_dir, progress=False)
 
 
@@ -94,7 +94,7 @@ def test_modules_save_one_file_each_and_recombine(tmp_path):
     assert len(paths) == len(spec.robots) + len(spec.tasks)
     loaded = load_policy(spec, tmp_path, tmp_path, list(spec.robots), list(spec.tasks))
     policy.eval(), loaded.eval()  # no interface dropout
-    envs_ = MultiPairEnv(envs.ARMS, spec, PAIRS, 3, 0)
+    envs_ = MultiPairEnv(envs.ARMS, spec, PAIRS, 3)
     obs = envs_.reset(0)
     torch.testing.assert_close(policy(obs)[0], loaded(obs)[0])
     torch.testing.assert_close(policy.log_std(obs), loaded.log_std(obs))
@@ -105,7 +105,7 @@ def test_modules_save_one_file_each_and_recombine(tmp_path):
 def test_action_masks_keep_padding_out_of_log_probs():
     spec = SuiteSpec.from_suite(envs.ARMS)
     policy = ModularPolicy(spec)
-    obs = MultiPairEnv(envs.ARMS, spec, [("Arm2", "Push"), ("Arm4", "Push")], 2, 0).reset(0)
+    obs = MultiPairEnv(envs.ARMS, spec, [("Arm2", "Push"), ("Arm4", "Push")], 2).reset(0)
     dist = ActionDist(policy, obs)
     action = dist.sample()
     assert torch.all(action[:2, 2:] == 0)  # Arm2 owns 2 of the 4 padded entries
@@ -165,7 +165,7 @@ def test_bad_configuration_is_refused():
     with pytest.raises(ValueError, match="Robot:Task"):
         run(ExperimentConfig(holdout=("Arm2-ReachRed",), out=None))
     with pytest.raises(ValueError, match="valid robots"):
-        MultiPairEnv(envs.ARMS, SuiteSpec.from_suite(envs.ARMS), [("Arm9", "Push")], 2, 0)
+        MultiPairEnv(envs.ARMS, SuiteSpec.from_suite(envs.ARMS), [("Arm9", "Push")], 2)
     with pytest.raises(ValueError, match="positive"):
         PPOConfig(num_envs=0)
     assert isinstance(build_policy("monolithic", SuiteSpec.from_suite(envs.GRID)), MonolithicPolicy)

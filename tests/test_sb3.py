@@ -155,8 +155,9 @@ def test_missing_module_file_raises(tmp_path):
 
 
 def test_module_sizes_conflicting_with_file_raise(tmp_path):
-    save_modular_modules(ModularPolicy(SPEC, interface_dim=8), tmp_path, "arms")
+    save_modular_modules(ModularPolicy(SPEC, interface_dim=4), tmp_path, "arms")
     with pytest.raises(ValueError, match="ask for 16"):
         make_model(robots_from=str(tmp_path), interface_dim=16)
-    with pytest.raises(ValueError, match="interface"):  # 8-wide robot module, fresh 16-wide task module
+    with pytest.raises(ValueError, match="interface"):  # 4-wide robot module, fresh default (8-wide) task module
         make_model(robots_from=str(tmp_path))
+    make_model(tasks_from=str(save_modular_modules(ModularPolicy(SPEC), tmp_path / "default", "arms")[0].parents[1]))

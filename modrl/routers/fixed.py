@@ -35,5 +35,5 @@ class FixedRouter(Router):
         return cls(torch.eye(num_tasks, dtype=torch.long))
 
     def forward(self, x: Tensor | None, ids: Tensor | None = None) -> Routing:
-        batch = ids.shape[0] if ids is not None and ids.dim() == 1 else -1
-        return Routing(indices=self.table[check_ids(ids, batch, self.num_tasks)])
+        batch = x.shape[0] if x is not None else (ids.shape[0] if ids is not None and ids.dim() > 0 else 0)
+        return Routing(indices=self.table[check_ids(ids, batch, self.num_tasks, "metadata")])

@@ -28,19 +28,25 @@ class PolicyRouter(Router):
 
     def forward(self, x: Tensor | None, ids: Tensor | None = None) -> Routing:
         dist = self.distribution(x, ids)
-        if self.training:
-            choice = dist.sample()
-            if self.epsilon > 0:
-                explore = torch.rand(choice.shape, device=choice.device) < self.epsilon
-                choice = torch.where(explore, torch.randint_like(choice, self.num_modules), choice)
-        else:
+        if not self.training:
             choice = dist.probs.argmax(-1)
-        return Routing(indices=choice.unsqueeze(1), log_probs=dist.log_prob(choice), entropy=dist.entropy())
+            return Routing(indices=choice.unsqueeze(1), log_probs=dist.log_prob(choice), entropy=dist.entropy())
+        choice = dist.sample()
+        if self.epsilon > 0:
+            explore = torch.rand(choice.shape, device=choice.device) < self.epsilon
+            choice = torch.where(explore, torch.randint_like(choice, self.num_modules), choice)
+        return Routing(indices=choice.unsqueeze(1), log_probs=self._log_prob(dist, choice), entropy=dist.entropy())
+
+    def _log_prob(self, dist: Categorical, choice: Tensor) -> Tensor:
+        """log-probability under the behaviour policy: (1 − ε)·π + ε·uniform while training."""
+        if not self.training or self.epsilon == 0:
+            return dist.log_prob(choice)
+        return ((1 - self.epsilon) * dist.log_prob(choice).exp() + self.epsilon / self.num_modules).log()
 
     def evaluate(self, x: Tensor | None, ids: Tensor | None, indices: Tensor) -> tuple[Tensor, Tensor]:
         """Log-probability and entropy of given choices [B] or [B, 1] under the current policy (for PPO)."""
         dist = self.distribution(x, ids)
-        return dist.log_prob(indices.reshape(-1)), dist.entropy()
+        return self._log_prob(dist, indices.reshape(-1)), dist.entropy()
 
 
 class RewardBaseline(nn.Module):
