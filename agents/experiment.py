@@ -40,6 +40,9 @@ class ExperimentConfig:
     """width of the task→robot interface"""
     interface_dropout: float = 0.2
     """dropout on the interface while training (Devin et al.'s regulariser)"""
+    dropout_mode: str = "update"
+    """update: act with the full interface, drop out in the PPO update; replay: act with dropout masks
+    and replay them in the update (an exact ratio; measured worse, see README)"""
     out: Path | None = Path("runs/train")
     """output directory (checkpoints, modules, TensorBoard, zero_shot.json, heatmap); None: keep nothing"""
     resume: bool = False
@@ -72,8 +75,8 @@ def train_one(cfg: ExperimentConfig, policy_kind: str, seed: int) -> torch.nn.Mo
     spec = SuiteSpec.from_suite(suite)
     splits = suite.splits(cfg.holdout_pairs())
     seed_everything(seed)
-    policy = build_policy(policy_kind, spec, interface_dim=cfg.interface_dim,
-                          interface_dropout=cfg.interface_dropout) if policy_kind == "modular" else build_policy(policy_kind, spec)
+    policy = build_policy(policy_kind, spec, interface_dim=cfg.interface_dim, interface_dropout=cfg.interface_dropout,
+                          dropout_mode=cfg.dropout_mode) if policy_kind == "modular" else build_policy(policy_kind, spec)
     ppo_cfg = PPOConfig(**(asdict(cfg.ppo) | {"seed": seed}))
     train_envs = MultiPairEnv(suite, spec, splits["train"], ppo_cfg.num_envs)
     directory = run_dir(cfg, policy_kind, seed)

@@ -18,6 +18,7 @@ from agents.spaces import ObsBatch, SuiteSpec
 from modrl import FixedRouter, ModuleBank, RoutedLayer, Sequential
 
 POLICIES = ("modular", "monolithic")
+DROPOUT_MODES = ("update", "replay")
 INTERFACE_DIM = 8  # task → robot interface width (actor and critic each)
 TASK_HIDDEN = (64,)
 ROBOT_HIDDEN = (64, 64)
@@ -27,7 +28,8 @@ class ModularPolicy(nn.Module):
     """Task modules feed robot modules through a fixed-width interface (one for actor, one for critic)."""
 
     def __init__(self, spec: SuiteSpec, interface_dim: int = INTERFACE_DIM, task_hidden: tuple[int, ...] = TASK_HIDDEN,
-                 robot_hidden: tuple[int, ...] = ROBOT_HIDDEN, interface_dropout: float = 0.2) -> None:
+                 robot_hidden: tuple[int, ...] = ROBOT_HIDDEN, interface_dropout: float = 0.2,
+                 dropout_mode: str = "update") -> None:
         super().__init__()
         self.spec, self.interface_dim = spec, interface_dim
         task_bank = ModuleBank("actor_critic", len(spec.tasks), actor_in=0, critic_in=0, shared_in=spec.task_width,
@@ -40,24 +42,26 @@ class ModularPolicy(nn.Module):
         self.robot_layer = RoutedLayer(robot_bank, FixedRouter.one_per_task(len(spec.robots)), Sequential())
         if not 0.0 <= interface_dropout < 1.0:
             raise ValueError(f"interface_dropout must be in [0, 1), got {interface_dropout}")
-        self.interface_dropout = interface_dropout
+        if dropout_mode not in DROPOUT_MODES:
+            raise ValueError(f"unknown dropout_mode {dropout_mode!r}; valid: {list(DROPOUT_MODES)}")
+        self.dropout, self.dropout_mode = nn.Dropout(interface_dropout), dropout_mode
         self.register_buffer("action_masks", spec.action_masks(), persistent=False)
 
     def noise(self, batch_size: int) -> Tensor | None:
-        """Interface dropout masks [B, 2·interface] for acting while training (None without dropout).
+        """Interface dropout masks [B, 2·interface] to act with, in `dropout_mode="replay"` (else None).
 
-        PPO stores them with the rollout and replays them in the update, so the probability
-        ratio compares the same stochastic policy before and after the step."""
-        p = self.interface_dropout
-        if p == 0.0:
+        PPO stores them with the rollout and replays them in the update. In the default mode,
+        "update", the policy acts with the full interface and dropout acts only in the update
+        (through `nn.Dropout` in train mode); see the README for what each mode measured."""
+        if self.dropout_mode != "replay" or self.dropout.p == 0.0:
             return None
+        p = self.dropout.p
         return torch.bernoulli(torch.full((batch_size, 2 * self.interface_dim), 1.0 - p)) / (1.0 - p)
 
     def forward(self, obs: ObsBatch, noise: Tensor | None = None) -> tuple[Tensor, Tensor]:
-        """(actor output [B, A], value [B]); `noise` multiplies the interface (see `noise`)."""
+        """(actor output [B, A], value [B]); `noise`, if given, replaces dropout on the interface."""
         interface, _ = self.task_layer(obs.task, obs.task_ids)
-        if noise is not None:
-            interface = interface * noise
+        interface = interface * noise if noise is not None else self.dropout(interface)
         out, _ = self.robot_layer(torch.cat([interface, obs.robot], -1), obs.robot_ids)
         return out[:, :-1], out[:, -1]
 

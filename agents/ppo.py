@@ -206,6 +206,7 @@ class PPO:
     @torch.no_grad()
     def collect(self, obs: ObsBatch) -> tuple[Rollout, ObsBatch, EpisodeLog]:
         cfg, policy = self.config, self.policy
+        policy.eval()  # acting: no dropout module noise (explicit `policy.noise` masks still apply)
         observations, noises, actions, log_probs, values, rewards, ended = [], [], [], [], [], [], []
         episodes = EpisodeLog()
         for _ in range(cfg.num_steps):
@@ -248,6 +249,7 @@ class PPO:
 
     def learn(self, rollout: Rollout) -> dict[str, float]:
         cfg, policy = self.config, self.policy
+        policy.train()  # the update: dropout modules active unless masks are replayed
         obs = rollout.obs.flatten()
         noise = None if rollout.noise is None else rollout.noise.flatten(0, 1)
         actions = rollout.actions.flatten(0, 1)

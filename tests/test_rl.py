@@ -77,6 +77,26 @@ def test_resume_after_interruption_matches_uninterrupted_run(tmp_path, monkeypat
     assert torch.equal(_params(reference), _params(resumed))
 
 
+def test_replayed_dropout_masks_make_the_first_ratio_exact():
+    """In dropout_mode="replay" the update sees the masks the policy acted with: before any
+    gradient step the probability ratio is exactly 1; in "update" mode it is not."""
+    suite = envs.ARMS
+    for mode, exact in (("replay", True), ("update", False)):
+        seed_everything(0)
+        policy = ModularPolicy(SuiteSpec.from_suite(suite), interface_dropout=0.5, dropout_mode=mode)
+        ppo = _ppo(policy, suite, PAIRS)
+        rollout, _, _ = ppo.collect(ppo.envs.reset(0))
+        assert (rollout.noise is not None) == exact
+        policy.train()
+        obs = rollout.obs.flatten()
+        noise = None if rollout.noise is None else rollout.noise.flatten(0, 1)
+        with torch.no_grad():
+            new = ActionDist(policy, obs, noise).log_prob(rollout.actions.flatten(0, 1))
+        assert torch.allclose(new, rollout.log_probs.flatten(), atol=1e-5) == exact
+    with pytest.raises(ValueError, match="dropout_mode"):
+        ModularPolicy(SuiteSpec.from_suite(suite), dropout_mode="sometimes")
+
+
 def test_resume_refuses_a_different_config(tmp_path):
     policy = ModularPolicy(SuiteSpec.from_suite(envs.ARMS))
     _ppo(policy, envs.ARMS, PAIRS[:1], tmp_path).train()
