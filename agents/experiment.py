@@ -6,13 +6,14 @@ from __future__ import annotations
 import json
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import Literal
 
 import torch
 
 import envs
 from agents.evaluate import evaluate
 from agents.multipair import MultiPairEnv
-from agents.policy import POLICIES, build_policy
+from agents.policy import DROPOUT_MODES, POLICIES, build_policy
 from agents.ppo import PPO, PPOConfig, seed_everything
 from agents.recombine import save_modules
 from agents.report import parse_pairs
@@ -40,7 +41,7 @@ class ExperimentConfig:
     """width of the task→robot interface"""
     interface_dropout: float = 0.2
     """dropout on the interface while training (Devin et al.'s regulariser)"""
-    dropout_mode: str = "update"
+    dropout_mode: Literal["update", "replay"] = "update"
     """update: act with the full interface, drop out in the PPO update; replay: act with dropout masks
     and replay them in the update (an exact ratio; measured worse, see README)"""
     out: Path | None = Path("runs/train")
@@ -60,6 +61,8 @@ class ExperimentConfig:
                 raise ValueError(f"unknown policy {policy!r}; valid: {list(POLICIES)}")
         if not self.seeds:
             raise ValueError("give at least one seed")
+        if self.dropout_mode not in DROPOUT_MODES:
+            raise ValueError(f"unknown dropout_mode {self.dropout_mode!r}; valid: {list(DROPOUT_MODES)}")
 
     def holdout_pairs(self) -> list[tuple[str, str]] | None:
         return parse_pairs(self.holdout) if self.holdout else None
