@@ -15,10 +15,9 @@ from dataclasses import dataclass
 
 import gymnasium as gym
 import minigrid  # noqa: F401  (registers MiniGrid-* ids)
-import numpy as np
 import tyro
 
-import envs
+import envs  # noqa: F401  (registers the modrl ids)
 
 
 @dataclass
