@@ -11,7 +11,7 @@ from __future__ import annotations
 import torch
 from torch import Tensor, nn
 
-from modrl.modules.base import Module, check_features, check_positive, sub
+from modrl.modules.base import Module, check_features, check_positive
 from modrl.modules.mlp import MLP
 from modrl.registry import register_module
 
@@ -52,10 +52,12 @@ class ActorCriticModule(Module):
     stacks = True
 
     def apply(self, params: dict[str, Tensor], x: Tensor) -> Tensor:
-        xa, xc, xs = x.split([self.actor_in, self.critic_in, x.shape[-1] - self.actor_in - self.critic_in], dim=-1)
-        actor = self.actor.apply(sub(params, "actor"), torch.cat([xa, xs], -1))
-        critic = self.critic.apply(sub(params, "critic"), torch.cat([xc, xs], -1))
-        return torch.cat([actor, critic], -1)
+        if self.actor_in == self.critic_in == 0:  # both parts read the shared input only
+            actor_x = critic_x = x
+        else:
+            xa, xc, xs = x.split([self.actor_in, self.critic_in, x.shape[-1] - self.actor_in - self.critic_in], -1)
+            actor_x, critic_x = torch.cat([xa, xs], -1), torch.cat([xc, xs], -1)
+        return torch.cat([self.actor.apply(params, actor_x, "actor."), self.critic.apply(params, critic_x, "critic.")], -1)
 
 
 def _orthogonal(net: nn.Sequential, last_gain: float) -> None:

@@ -46,16 +46,18 @@ class MultiPairEnv:
         self.task_ids = torch.tensor([spec.task_id(t) for _, t in pairs]).repeat_interleave(num_envs)
         self.action_dims = [spec.action_dims[r] for r, _ in pairs]
 
-    @staticmethod
-    def _pad(array: np.ndarray, width: int) -> np.ndarray:
-        array = np.asarray(array, np.float32)
-        return array if array.shape[-1] == width else np.pad(array, ((0, 0), (0, width - array.shape[-1])))
-
     def _batch(self, robot: list[np.ndarray], task: list[np.ndarray], rows: Tensor | None = None) -> ObsBatch:
-        r = torch.from_numpy(np.concatenate([self._pad(x, self.spec.robot_width) for x in robot]))
-        t = torch.from_numpy(np.concatenate([self._pad(x, self.spec.task_width) for x in task]))
+        """Pad each pair's robot and task observations to the suite's widths and stack them."""
+        n = sum(len(x) for x in robot)
+        r = np.zeros((n, self.spec.robot_width), np.float32)
+        t = np.zeros((n, self.spec.task_width), np.float32)
+        start = 0
+        for xr, xt in zip(robot, task):
+            r[start : start + len(xr), : xr.shape[1]] = xr
+            t[start : start + len(xt), : xt.shape[1]] = xt
+            start += len(xr)
         ids = slice(None) if rows is None else rows
-        return ObsBatch(r, t, self.robot_ids[ids], self.task_ids[ids])
+        return ObsBatch(torch.from_numpy(r), torch.from_numpy(t), self.robot_ids[ids], self.task_ids[ids])
 
     def reset(self, seed: int) -> ObsBatch:
         """Reset every copy. A pair's seed depends on its names, not its position, so a pair

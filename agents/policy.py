@@ -45,7 +45,7 @@ class ModularPolicy(nn.Module):
         if dropout_mode not in DROPOUT_MODES:
             raise ValueError(f"unknown dropout_mode {dropout_mode!r}; valid: {list(DROPOUT_MODES)}")
         self.dropout, self.dropout_mode = nn.Dropout(interface_dropout), dropout_mode
-        self.register_buffer("action_masks", spec.action_masks(), persistent=False)
+        self.register_buffer("action_masks", spec.action_masks().float(), persistent=False)
 
     def noise(self, batch_size: int) -> Tensor | None:
         """Interface dropout masks [B, 2·interface] to act with, in `dropout_mode="replay"` (else None).
@@ -66,7 +66,7 @@ class ModularPolicy(nn.Module):
         return out[:, :-1], out[:, -1]
 
     def log_std(self, obs: ObsBatch) -> Tensor:
-        return self.robot_layer.bank.stacked()["log_std"][obs.robot_ids]
+        return self.robot_layer.bank.stacked()["log_std"].index_select(0, obs.robot_ids)
 
     def banks(self) -> dict[str, tuple[ModuleBank, tuple[str, ...]]]:
         """The module banks by role, with the names of their modules (for saving one file per module)."""
@@ -81,7 +81,7 @@ class MonolithicPolicy(nn.Module):
         self.spec = spec
         width = spec.robot_width + spec.task_width + len(spec.robots) + len(spec.tasks)
         self.net = ActorCriticModule(0, 0, width, spec.action_width, 1, hidden=list(hidden), log_std=not spec.discrete)
-        self.register_buffer("action_masks", spec.action_masks(), persistent=False)
+        self.register_buffer("action_masks", spec.action_masks().float(), persistent=False)
 
     def noise(self, batch_size: int) -> None:
         return None
@@ -112,10 +112,10 @@ class ActionDist:
 
     def __init__(self, policy: nn.Module, obs: ObsBatch, noise: Tensor | None = None) -> None:
         params, self.value = policy(obs, noise)
-        self.mask = policy.action_masks[obs.robot_ids]
+        self.mask = policy.action_masks.index_select(0, obs.robot_ids)  # float 0/1
         self.discrete = policy.spec.discrete
         if self.discrete:
-            self.dist = Categorical(logits=params.masked_fill(~self.mask, -1e9), validate_args=False)
+            self.dist = Categorical(logits=params.masked_fill(self.mask == 0, -1e9), validate_args=False)
         else:
             self.dist = Normal(params, policy.log_std(obs).exp(), validate_args=False)
 

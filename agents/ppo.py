@@ -30,6 +30,7 @@ from torch import Tensor, nn
 from agents.multipair import MultiPairEnv
 from agents.policy import ActionDist
 from agents.spaces import ObsBatch
+from modrl.flat import clip_grad_norm_, flatten_parameters, grads_are_flat
 
 
 @dataclass
@@ -123,7 +124,9 @@ class PPO:
         self.policy, self.envs, self.config, self.progress = policy, envs, config, progress
         self.run_dir = Path(run_dir) if run_dir is not None else None
         self.parameters = [p for p in policy.parameters() if p.requires_grad]
-        self.optimizer = torch.optim.Adam(self.parameters, lr=config.learning_rate, eps=1e-5, fused=True)
+        # One flat buffer: zeroing, clipping and Adam run as one op each instead of one per tensor.
+        self.flat = flatten_parameters(self.parameters)
+        self.optimizer = torch.optim.Adam([self.flat], lr=config.learning_rate, eps=1e-5, fused=True)
         self.batch_size = envs.size * config.num_steps
         self.num_updates = max(1, config.total_timesteps // self.batch_size)
         self.minibatch_size = max(1, self.batch_size // config.num_minibatches)
@@ -249,45 +252,59 @@ class PPO:
 
     def learn(self, rollout: Rollout) -> dict[str, float]:
         cfg, policy = self.config, self.policy
+        if not grads_are_flat(self.parameters, self.flat):
+            raise RuntimeError("the policy's gradients no longer view PPO's flat buffer "
+                               "(zero_grad(set_to_none=True) or .to() was called on the policy)")
         policy.train()  # the update: dropout modules active unless masks are replayed
-        obs = rollout.obs.flatten()
-        noise = None if rollout.noise is None else rollout.noise.flatten(0, 1)
-        actions = rollout.actions.flatten(0, 1)
-        old_log_probs, old_values = rollout.log_probs.flatten(), rollout.values.flatten()
-        advantages, returns = rollout.advantages.flatten(), rollout.returns.flatten()
-        stats: dict[str, list[float]] = defaultdict(list)
+        batch = {"obs": rollout.obs.flatten(), "actions": rollout.actions.flatten(0, 1),
+                 "log_probs": rollout.log_probs.flatten(), "values": rollout.values.flatten(),
+                 "advantages": rollout.advantages.flatten(), "returns": rollout.returns.flatten()}
+        if rollout.noise is not None:
+            batch["noise"] = rollout.noise.flatten(0, 1)
+        stats: list[tuple[Tensor, ...]] = []
         for _ in range(cfg.update_epochs):
             order = torch.randperm(self.batch_size)
+            shuffled = {k: v[order] for k, v in batch.items()}  # one gather per epoch; minibatches are slices
             for start in range(0, self.batch_size, self.minibatch_size):
-                mb = order[start : start + self.minibatch_size]
-                dist = ActionDist(policy, obs[mb], None if noise is None else noise[mb])
-                log_ratio = dist.log_prob(actions[mb]) - old_log_probs[mb]
-                ratio = log_ratio.exp()
-                with torch.no_grad():
-                    stats["approx_kl"].append(float(((ratio - 1) - log_ratio).mean()))
-                    stats["clipfrac"].append(float(((ratio - 1).abs() > cfg.clip_coef).float().mean()))
-                adv = advantages[mb]
-                if cfg.norm_adv and adv.numel() > 1:
-                    adv = (adv - adv.mean()) / (adv.std() + 1e-8)
-                pg_loss = torch.max(-adv * ratio, -adv * ratio.clamp(1 - cfg.clip_coef, 1 + cfg.clip_coef)).mean()
-                value = dist.value
-                if cfg.clip_vloss:
-                    clipped = old_values[mb] + (value - old_values[mb]).clamp(-cfg.clip_coef, cfg.clip_coef)
-                    v_loss = 0.5 * torch.max((value - returns[mb]) ** 2, (clipped - returns[mb]) ** 2).mean()
-                else:
-                    v_loss = 0.5 * ((value - returns[mb]) ** 2).mean()
-                entropy = dist.entropy().mean()
-                loss = pg_loss - cfg.ent_coef * entropy + cfg.vf_coef * v_loss
-                self.optimizer.zero_grad(set_to_none=True)
-                loss.backward()
-                nn.utils.clip_grad_norm_(self.parameters, cfg.max_grad_norm, foreach=True)
-                self.optimizer.step()
-                stats["policy_loss"].append(pg_loss.item())
-                stats["value_loss"].append(v_loss.item())
-                stats["entropy"].append(entropy.item())
-            if cfg.target_kl is not None and np.mean(stats["approx_kl"][-cfg.num_minibatches:]) > cfg.target_kl:
+                mb = {k: v[start : start + self.minibatch_size] for k, v in shuffled.items()}
+                stats.append(self._minibatch_step(mb))
+            if cfg.target_kl is not None and self._summary(stats[-cfg.num_minibatches:])["approx_kl"] > cfg.target_kl:
                 break
-        return {k: float(np.mean(v)) for k, v in stats.items()}
+        return self._summary(stats)
+
+    def _summary(self, stats: list[tuple[Tensor, ...]]) -> dict[str, float]:
+        """Mean losses over minibatches, and approx KL / clip fraction over their samples
+        (computed here, once, rather than in every minibatch)."""
+        pg_loss, v_loss, entropy = torch.tensor([[float(x) for x in s[:3]] for s in stats]).mean(0).tolist()
+        log_ratio = torch.cat([s[3] for s in stats])
+        ratio = log_ratio.exp()
+        return {"policy_loss": pg_loss, "value_loss": v_loss, "entropy": entropy,
+                "approx_kl": float(((ratio - 1) - log_ratio).mean()),
+                "clipfrac": float(((ratio - 1).abs() > self.config.clip_coef).float().mean())}
+
+    def _minibatch_step(self, mb: dict) -> tuple[Tensor, ...]:
+        """One gradient step; returns the detached policy loss, value loss, entropy and per-sample log ratios."""
+        cfg = self.config
+        dist = ActionDist(self.policy, mb["obs"], mb.get("noise"))
+        log_ratio = dist.log_prob(mb["actions"]) - mb["log_probs"]
+        ratio = log_ratio.exp()
+        adv = mb["advantages"]
+        if cfg.norm_adv and adv.numel() > 1:
+            adv = (adv - adv.mean()) / (adv.std() + 1e-8)
+        pg_loss = torch.max(-adv * ratio, -adv * ratio.clamp(1 - cfg.clip_coef, 1 + cfg.clip_coef)).mean()
+        value, old_values, returns = dist.value, mb["values"], mb["returns"]
+        if cfg.clip_vloss:
+            clipped = old_values + (value - old_values).clamp(-cfg.clip_coef, cfg.clip_coef)
+            v_loss = 0.5 * torch.max((value - returns) ** 2, (clipped - returns) ** 2).mean()
+        else:
+            v_loss = 0.5 * ((value - returns) ** 2).mean()
+        entropy = dist.entropy().mean()
+        loss = pg_loss - cfg.ent_coef * entropy + cfg.vf_coef * v_loss
+        self.flat.grad.zero_()
+        loss.backward()
+        clip_grad_norm_(self.flat, cfg.max_grad_norm)
+        self.optimizer.step()
+        return pg_loss.detach(), v_loss.detach(), entropy.detach(), log_ratio.detach()
 
     def _log(self, writer, record: dict) -> None:
         if writer is None:

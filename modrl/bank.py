@@ -44,7 +44,11 @@ class ModuleBank(nn.Module):
         """Every module's parameters, name → [M, ...]. A hypernetwork bank generates these.
 
         Frozen modules' slices are detached, so no gradient reaches them."""
-        return {n: self._stop_frozen(p) for n, p in zip(self._names, self.params)}
+        # (ParameterList's own iteration indexes item by item: its dict is the fast path)
+        params = self.params._parameters.values()
+        if not self._has_frozen:
+            return dict(zip(self._names, params))
+        return {n: self._stop_frozen(p) for n, p in zip(self._names, params)}
 
     def _stop_frozen(self, t: Tensor) -> Tensor:
         """`t` [M, ...] with the rows of frozen modules detached (t itself when none is frozen)."""
@@ -109,6 +113,8 @@ class ModuleBank(nn.Module):
     def forward_one(self, x: Tensor, i: int) -> Tensor:
         """Module i on the whole batch."""
         self._check_index(i)
+        if self.num_modules == 1 and self._template[0].stacks:  # no per-parameter select (nor its backward)
+            return self._call_stacked(self.stacked(), x.unsqueeze(0)).squeeze(0)
         return self._call({n: p[i] for n, p in self.stacked().items()}, x)
 
     def forward_all(self, x: Tensor) -> Tensor:

@@ -97,6 +97,21 @@ def test_replayed_dropout_masks_make_the_first_ratio_exact():
         ModularPolicy(SuiteSpec.from_suite(suite), dropout_mode="sometimes")
 
 
+def test_ppo_trains_through_one_flat_buffer_and_says_when_it_is_broken():
+    seed_everything(0)
+    policy = ModularPolicy(SuiteSpec.from_suite(envs.ARMS))
+    ppo = _ppo(policy, envs.ARMS, PAIRS[:1])
+    assert ppo.flat.numel() == sum(p.numel() for p in policy.parameters())
+    before = ppo.flat.detach().clone()
+    ppo.train()
+    assert not torch.equal(before, ppo.flat.detach())
+    assert torch.equal(_params(policy), ppo.flat.detach())  # the policy's parameters are the flat buffer
+    policy.zero_grad(set_to_none=True)
+    rollout, _, _ = ppo.collect(ppo.envs.reset(0))
+    with pytest.raises(RuntimeError, match="flat buffer"):
+        ppo.learn(rollout)
+
+
 def test_resume_refuses_a_different_config(tmp_path):
     policy = ModularPolicy(SuiteSpec.from_suite(envs.ARMS))
     _ppo(policy, envs.ARMS, PAIRS[:1], tmp_path).train()

@@ -2,12 +2,18 @@
 
 from __future__ import annotations
 
+from typing import Callable
+
+import torch
 from torch import Tensor, nn
 
 from modrl.modules.base import Module, check_features, check_positive, linear
 from modrl.registry import register_module
 
 ACTIVATIONS = {"tanh": nn.Tanh, "relu": nn.ReLU, "gelu": nn.GELU, "identity": nn.Identity}
+ACTIVATION_FNS: dict[str, Callable[[Tensor], Tensor]] = {
+    "tanh": torch.tanh, "relu": torch.relu, "gelu": nn.functional.gelu, "identity": lambda x: x,
+}
 
 
 def make_activation(name: str) -> nn.Module:
@@ -63,6 +69,9 @@ class MLP(Module):
             if i < len(sizes) - 2 or final_activation:
                 layers.append(make_activation(activation))
         self.net = nn.Sequential(*layers)
+        # (weight key, bias key, activate after?) per linear layer: `apply`'s plan, built once
+        linears = [i for i, layer in enumerate(layers) if isinstance(layer, nn.Linear)]
+        self._plan = [(f"net.{i}.weight", f"net.{i}.bias", i + 1 < len(layers)) for i in linears]
 
     stacks = True
 
@@ -70,10 +79,11 @@ class MLP(Module):
         check_features(x, self.in_features, "MLP")
         return self.net(x)
 
-    def apply(self, params: dict[str, Tensor], x: Tensor) -> Tensor:
-        for i, layer in enumerate(self.net):
-            if isinstance(layer, nn.Linear):
-                x = linear(x, params[f"net.{i}.weight"], params[f"net.{i}.bias"])
-            else:
-                x = layer(x)  # activations hold no parameters
+    def apply(self, params: dict[str, Tensor], x: Tensor, prefix: str = "") -> Tensor:
+        """The MLP with `params` (keys under `prefix`, e.g. "actor."), one or M stacked modules."""
+        activation = ACTIVATION_FNS[self.config["activation"]]
+        for weight, bias, activate in self._plan:
+            x = linear(x, params[prefix + weight], params[prefix + bias])
+            if activate:
+                x = activation(x)
         return x

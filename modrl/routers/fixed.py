@@ -36,4 +36,4 @@ class FixedRouter(Router):
 
     def forward(self, x: Tensor | None, ids: Tensor | None = None) -> Routing:
         batch = x.shape[0] if x is not None else (ids.shape[0] if ids is not None and ids.dim() > 0 else 0)
-        return Routing(indices=self.table[check_ids(ids, batch, self.num_tasks, "metadata")])
+        return Routing(indices=self.table.index_select(0, check_ids(ids, batch, self.num_tasks, "metadata")))
