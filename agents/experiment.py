@@ -4,7 +4,10 @@ then evaluate every pair (trained and held out). What `scripts/train.py` runs.""
 from __future__ import annotations
 
 import json
-from dataclasses import asdict, dataclass, field
+import multiprocessing
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import asdict, dataclass, field, replace
+from functools import partial
 from pathlib import Path
 from typing import Literal
 
@@ -51,8 +54,10 @@ class ExperimentConfig:
     progress: bool = True
     """show progress bars"""
     threads: int = 1
-    """torch threads (small networks on CPU run fastest on one)"""
-    ppo: PPOConfig = field(default_factory=lambda: PPOConfig(total_timesteps=2_000_000))
+    """torch threads per run (small networks on CPU run fastest on one)"""
+    workers: int = 1
+    """(policy, seed) runs trained at once, each in its own process (e.g. the number of CPU cores)"""
+    ppo: PPOConfig = field(default_factory=lambda: PPOConfig(total_timesteps=4_000_000))
 
     def __post_init__(self) -> None:
         envs.get_suite(self.suite)  # unknown suite → ValueError listing the valid ones
@@ -61,6 +66,8 @@ class ExperimentConfig:
                 raise ValueError(f"unknown policy {policy!r}; valid: {list(POLICIES)}")
         if not self.seeds:
             raise ValueError("give at least one seed")
+        if self.workers < 1 or self.threads < 1:
+            raise ValueError(f"workers and threads must be >= 1, got {self.workers}, {self.threads}")
         if self.dropout_mode not in DROPOUT_MODES:
             raise ValueError(f"unknown dropout_mode {self.dropout_mode!r}; valid: {list(DROPOUT_MODES)}")
 
@@ -90,25 +97,41 @@ def train_one(cfg: ExperimentConfig, policy_kind: str, seed: int) -> torch.nn.Mo
     return policy
 
 
-def run(cfg: ExperimentConfig) -> list[dict]:
-    """Train every policy and seed, evaluate every pair; records as in `zero_shot.json`."""
+def run_one(cfg: ExperimentConfig, kind: str, seed: int) -> list[dict]:
+    """Train one policy ("random": build an untrained one) and evaluate it on every pair."""
+    torch.set_num_threads(cfg.threads)
     suite = envs.get_suite(cfg.suite)
     splits = suite.splits(cfg.holdout_pairs())
-    pairs = splits["train"] + splits["holdout"]
     split_of = {p: name for name, ps in splits.items() for p in ps}
-    torch.set_num_threads(cfg.threads)
-    records = []
-    for seed in cfg.seeds:
-        policies = {kind: train_one(cfg, kind, seed) for kind in cfg.policy}
-        if cfg.random_baseline:
-            seed_everything(seed)
-            policies["random"] = build_policy("modular", SuiteSpec.from_suite(suite), interface_dim=cfg.interface_dim)
-        for kind, policy in policies.items():
-            for r in evaluate(policy, suite, pairs, cfg.eval_episodes, seed=10_000 + seed,
-                              deterministic=not cfg.eval_sample):
-                records.append({**r, "split": split_of[(r["robot"], r["task"])], "policy": kind, "seed": seed,
-                                "suite": cfg.suite, "actions": "sampled" if cfg.eval_sample else "mean"})
+    if kind == "random":
+        seed_everything(seed)
+        policy = build_policy("modular", SuiteSpec.from_suite(suite), interface_dim=cfg.interface_dim)
+    else:
+        policy = train_one(cfg, kind, seed)
+    return [{**r, "split": split_of[(r["robot"], r["task"])], "policy": kind, "seed": seed, "suite": cfg.suite,
+             "actions": "sampled" if cfg.eval_sample else "mean"}
+            for r in evaluate(policy, suite, splits["train"] + splits["holdout"], cfg.eval_episodes,
+                              seed=10_000 + seed, deterministic=not cfg.eval_sample)]
+
+
+def run(cfg: ExperimentConfig) -> list[dict]:
+    """Train every policy and seed, evaluate every pair; records as in `zero_shot.json`.
+
+    With `workers > 1` the runs go to a pool of processes (each with `threads` torch threads,
+    its own progress bar off); the records come back in the same order as with one worker."""
+    from tqdm.auto import tqdm
+
+    kinds = [*cfg.policy, *(["random"] if cfg.random_baseline else [])]
+    jobs = [(kind, seed) for seed in cfg.seeds for kind in kinds]
+    if cfg.workers == 1:
+        results = [run_one(cfg, kind, seed) for kind, seed in jobs]
+    else:
+        quiet = replace(cfg, progress=False)
+        spawn = multiprocessing.get_context("spawn")  # a fresh interpreter: no forked torch state
+        with ProcessPoolExecutor(min(cfg.workers, len(jobs)), mp_context=spawn) as pool:
+            futures = [pool.submit(partial(run_one, quiet, kind, seed)) for kind, seed in jobs]
+            results = [f.result() for f in tqdm(futures, desc="runs", disable=not cfg.progress)]
     if cfg.out is not None:
         (cfg.out / "config.json").parent.mkdir(parents=True, exist_ok=True)
         (cfg.out / "config.json").write_text(json.dumps(asdict(cfg), default=str, indent=1))
-    return records
+    return [record for records in results for record in records]

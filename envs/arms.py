@@ -41,6 +41,7 @@ TIME_COST = 0.01  # per step, so lingering near the target is not free
 EE_RADIUS = 0.04  # end-effector disc, reach units
 CONTACT_SUBSTEPS = 4  # contact checks per step when pushing
 BLOCK_RADIUS = 0.06  # block disc, reach units
+PUSH_START_BEND = 0.3  # rad: a Push episode starts with the arm nearly straight, out beyond the block
 TASK_OBS_DIM = 6  # [ee_xy, object0_xy - ee_xy, object1_xy - ee_xy]
 TASK_OBS_BOUND = 3.0  # relative positions span up to twice the (pushed-past) reach
 
@@ -127,7 +128,8 @@ class ArmCore:
         if k == 0:
             return
         n = len(self.links)
-        q = rng.uniform(-1.0, 1.0, (k, n))
+        bend = PUSH_START_BEND if self.task == "Push" else 1.0
+        q = rng.uniform(-bend, bend, (k, n))
         q[:, 0] = rng.uniform(-np.pi, np.pi, k)
         self.q[mask] = q
         self.ee[mask] = forward_kinematics(self.links, q)
@@ -144,16 +146,12 @@ class ArmCore:
 
     @staticmethod
     def _sample_push(rng: np.random.Generator, k: int) -> np.ndarray:
-        """Block in radius [0.45, 0.8], goal 0.15-0.3 away in radius [0.4, 0.85]."""
-        block = _annulus(rng, k, 0.45, 0.8)
-        goal = np.zeros_like(block)
-        todo = np.ones(k, dtype=bool)
-        while todo.any():  # rejection rounds, each vectorised over the copies
-            m = int(todo.sum())
-            g = block[todo] + _annulus(rng, m, 0.15, 0.3)
-            goal[todo] = g
-            r = np.linalg.norm(g, axis=-1)
-            todo[todo] = (r < 0.4) | (r > 0.85)
+        """Block in radius [0.45, 0.7]; goal 0.15-0.25 from it toward the base (within 45 degrees
+        of straight in), so the pushing spot faces the arm, which starts further out."""
+        block = _annulus(rng, k, 0.45, 0.7)
+        inward = np.arctan2(-block[:, 1], -block[:, 0]) + rng.uniform(-np.pi / 4, np.pi / 4, k)
+        reach = rng.uniform(0.15, 0.25, k)
+        goal = block + reach[:, None] * np.stack([np.cos(inward), np.sin(inward)], axis=-1)
         return np.stack([block, goal], axis=1)
 
     def step(self, action: np.ndarray) -> None:
@@ -221,7 +219,8 @@ class ArmEnv(gym.Env):
     units of the arm's reach. `ReachRed` / `ReachBlue`: a red and a blue
     target are present; move the end effector to the named one. `Push`: the
     end effector (a disc of radius 0.04) pushes a block (a disc of radius
-    0.06) out of overlap; push the block onto the goal.
+    0.06) out of overlap; push the block onto the goal, which lies between
+    the block and the arm's base (the arm starts further out and pushes inward).
 
     ## Action Space
     `Box(-1, 1, (n_joints,), float32)`: joint velocities, scaled by 3 rad/s,
@@ -241,10 +240,11 @@ class ArmEnv(gym.Env):
     on the far side from the goal: each step pays the progress it made.
 
     ## Starting State
-    Base angle uniform in [-pi, pi], other joints uniform in [-1, 1] rad.
+    Base angle uniform in [-pi, pi], other joints uniform in [-1, 1] rad
+    ([-0.3, 0.3] for Push: the arm starts nearly straight, beyond the block).
     Targets uniform in radius [0.3, 0.85] reach, red and blue >= 60 degrees
-    apart. Block in radius [0.45, 0.8], goal 0.15-0.3 from it within radius
-    [0.4, 0.85].
+    apart. Block in radius [0.45, 0.7], goal 0.15-0.25 from it toward the base,
+    within 45 degrees of the inward radial direction.
 
     ## Episode End
     Terminates on success: task distance < 0.1 reach (ee to target, or

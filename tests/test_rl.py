@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import math
+from dataclasses import replace
 
 import pytest
 import torch
@@ -192,9 +193,21 @@ def test_experiment_end_to_end_writes_results(tmp_path, script):
     assert again[0]["final_distance"] == pytest.approx(before["final_distance"])
 
 
+def test_parallel_workers_give_the_records_of_one_worker(tmp_path):
+    cfg = ExperimentConfig(policy=("modular", "monolithic"), seeds=(1, 2), eval_episodes=3, progress=False,
+                           ppo=PPOConfig(**TINY, total_timesteps=9 * 4 * 16))
+    serial = run(replace(cfg, out=tmp_path / "serial"))
+    parallel = run(replace(cfg, out=tmp_path / "parallel", workers=2))
+    assert parallel == serial
+    assert list(dict.fromkeys((r["policy"], r["seed"]) for r in serial)) == [
+        ("modular", 1), ("monolithic", 1), ("random", 1), ("modular", 2), ("monolithic", 2), ("random", 2)]
+
+
 def test_bad_configuration_is_refused():
     with pytest.raises(ValueError, match="valid"):
         ExperimentConfig(policy=("transformer",))
+    with pytest.raises(ValueError, match="workers"):
+        ExperimentConfig(workers=0)
     with pytest.raises(ValueError, match="valid suites"):
         ExperimentConfig(suite="mujoco")
     with pytest.raises(ValueError, match="Robot:Task"):
