@@ -5,9 +5,8 @@ from __future__ import annotations
 
 import json
 import multiprocessing
-from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import asdict, dataclass, field, replace
-from functools import partial
 from pathlib import Path
 from typing import Literal
 
@@ -118,7 +117,8 @@ def run(cfg: ExperimentConfig) -> list[dict]:
     """Train every policy and seed, evaluate every pair; records as in `zero_shot.json`.
 
     With `workers > 1` the runs go to a pool of processes (each with `threads` torch threads,
-    its own progress bar off); the records come back in the same order as with one worker."""
+    its own progress bar off); the records come back in the same order as with one worker, and
+    the first failing run stops the others. Finished runs keep their checkpoints (`--resume`)."""
     from tqdm.auto import tqdm
 
     kinds = [*cfg.policy, *(["random"] if cfg.random_baseline else [])]
@@ -129,8 +129,14 @@ def run(cfg: ExperimentConfig) -> list[dict]:
         quiet = replace(cfg, progress=False)
         spawn = multiprocessing.get_context("spawn")  # a fresh interpreter: no forked torch state
         with ProcessPoolExecutor(min(cfg.workers, len(jobs)), mp_context=spawn) as pool:
-            futures = [pool.submit(partial(run_one, quiet, kind, seed)) for kind, seed in jobs]
-            results = [f.result() for f in tqdm(futures, desc="runs", disable=not cfg.progress)]
+            futures = {pool.submit(run_one, quiet, kind, seed): i for i, (kind, seed) in enumerate(jobs)}
+            results = [[] for _ in jobs]
+            try:
+                for future in tqdm(as_completed(futures), total=len(jobs), desc="runs", disable=not cfg.progress):
+                    results[futures[future]] = future.result()
+            except BaseException:
+                pool.shutdown(cancel_futures=True)  # fail now, not after every queued run has trained
+                raise
     if cfg.out is not None:
         (cfg.out / "config.json").parent.mkdir(parents=True, exist_ok=True)
         (cfg.out / "config.json").write_text(json.dumps(asdict(cfg), default=str, indent=1))

@@ -21,6 +21,7 @@ import time
 from collections import defaultdict
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import NamedTuple
 
 import numpy as np
 import torch
@@ -30,7 +31,7 @@ from torch import Tensor, nn
 from agents.multipair import MultiPairEnv
 from agents.policy import ActionDist
 from agents.spaces import ObsBatch
-from modrl.flat import clip_grad_norm_, flatten_parameters, grads_are_flat
+from modrl.flat import clip_grad_norm_, flatten_parameters, is_flat
 
 
 @dataclass
@@ -85,13 +86,35 @@ class PPOConfig:
 
 @dataclass
 class Rollout:
-    obs: ObsBatch  # [T, N]
-    noise: Tensor | None  # [T, N, ...] the policy's training noise (interface dropout masks), replayed in updates
+    """What PPO learns from: [T, N] steps from `collect`, or [B] samples once flattened."""
+
+    obs: ObsBatch
+    noise: Tensor | None  # the policy's training noise (interface dropout masks), replayed in updates
     actions: Tensor
-    log_probs: Tensor  # [T, N]
+    log_probs: Tensor
     values: Tensor
     advantages: Tensor
     returns: Tensor
+
+    def flatten(self) -> "Rollout":
+        """[T, N, ...] → [T·N, ...]."""
+        flat = lambda t: None if t is None else t.flatten(0, 1)  # noqa: E731
+        return Rollout(self.obs.flatten(), flat(self.noise), flat(self.actions), flat(self.log_probs),
+                       flat(self.values), flat(self.advantages), flat(self.returns))
+
+    def __getitem__(self, index) -> "Rollout":
+        pick = lambda t: None if t is None else t[index]  # noqa: E731
+        return Rollout(self.obs[index], pick(self.noise), pick(self.actions), pick(self.log_probs),
+                       pick(self.values), pick(self.advantages), pick(self.returns))
+
+
+class StepStats(NamedTuple):
+    """What one minibatch step leaves for the update's summary (detached)."""
+
+    policy_loss: Tensor
+    value_loss: Tensor
+    entropy: Tensor
+    log_ratio: Tensor  # per sample, for approximate KL and clip fraction
 
 
 @dataclass
@@ -160,6 +183,9 @@ class PPO:
         for key in ("seed", "num_envs", "num_steps", "checkpoint_every"):
             if saved[key] != getattr(self.config, key):
                 raise ValueError(f"cannot resume: checkpoint has {key}={saved[key]}, this run {getattr(self.config, key)}")
+        if len(state["optimizer"]["param_groups"][0]["params"]) != 1:
+            raise ValueError(f"cannot resume: {self.checkpoint_path} was written before PPO trained one flat "
+                             "parameter buffer; start the run again")
         self.policy.load_state_dict(state["policy"])
         self.optimizer.load_state_dict(state["optimizer"])
         self.update, self.history = state["update"], json.loads(state["history"])
@@ -252,59 +278,53 @@ class PPO:
 
     def learn(self, rollout: Rollout) -> dict[str, float]:
         cfg, policy = self.config, self.policy
-        if not grads_are_flat(self.parameters, self.flat):
-            raise RuntimeError("the policy's gradients no longer view PPO's flat buffer "
-                               "(zero_grad(set_to_none=True) or .to() was called on the policy)")
+        if [p for p in policy.parameters() if p.requires_grad] != self.parameters or not is_flat(self.parameters, self.flat):
+            raise RuntimeError("the policy's parameters no longer view PPO's flat buffer (was zero_grad(set_to_none=True), "
+                               ".to() or load_state_dict(assign=True) called on the policy, or another PPO built on it?)")
         policy.train()  # the update: dropout modules active unless masks are replayed
-        batch = {"obs": rollout.obs.flatten(), "actions": rollout.actions.flatten(0, 1),
-                 "log_probs": rollout.log_probs.flatten(), "values": rollout.values.flatten(),
-                 "advantages": rollout.advantages.flatten(), "returns": rollout.returns.flatten()}
-        if rollout.noise is not None:
-            batch["noise"] = rollout.noise.flatten(0, 1)
-        stats: list[tuple[Tensor, ...]] = []
+        batch = rollout.flatten()
+        stats: list[StepStats] = []
         for _ in range(cfg.update_epochs):
-            order = torch.randperm(self.batch_size)
-            shuffled = {k: v[order] for k, v in batch.items()}  # one gather per epoch; minibatches are slices
+            shuffled = batch[torch.randperm(self.batch_size)]  # one gather per epoch; minibatches are slices
             for start in range(0, self.batch_size, self.minibatch_size):
-                mb = {k: v[start : start + self.minibatch_size] for k, v in shuffled.items()}
-                stats.append(self._minibatch_step(mb))
+                stats.append(self._minibatch_step(shuffled[start : start + self.minibatch_size]))
             if cfg.target_kl is not None and self._summary(stats[-cfg.num_minibatches:])["approx_kl"] > cfg.target_kl:
                 break
         return self._summary(stats)
 
-    def _summary(self, stats: list[tuple[Tensor, ...]]) -> dict[str, float]:
-        """Mean losses over minibatches, and approx KL / clip fraction over their samples
-        (computed here, once, rather than in every minibatch)."""
-        pg_loss, v_loss, entropy = torch.tensor([[float(x) for x in s[:3]] for s in stats]).mean(0).tolist()
-        log_ratio = torch.cat([s[3] for s in stats])
-        ratio = log_ratio.exp()
-        return {"policy_loss": pg_loss, "value_loss": v_loss, "entropy": entropy,
-                "approx_kl": float(((ratio - 1) - log_ratio).mean()),
-                "clipfrac": float(((ratio - 1).abs() > self.config.clip_coef).float().mean())}
-
-    def _minibatch_step(self, mb: dict) -> tuple[Tensor, ...]:
-        """One gradient step; returns the detached policy loss, value loss, entropy and per-sample log ratios."""
+    def _minibatch_step(self, mb: Rollout) -> StepStats:
+        """One gradient step on a minibatch."""
         cfg = self.config
-        dist = ActionDist(self.policy, mb["obs"], mb.get("noise"))
-        log_ratio = dist.log_prob(mb["actions"]) - mb["log_probs"]
+        dist = ActionDist(self.policy, mb.obs, mb.noise)
+        log_ratio = dist.log_prob(mb.actions) - mb.log_probs
         ratio = log_ratio.exp()
-        adv = mb["advantages"]
+        adv = mb.advantages
         if cfg.norm_adv and adv.numel() > 1:
             adv = (adv - adv.mean()) / (adv.std() + 1e-8)
         pg_loss = torch.max(-adv * ratio, -adv * ratio.clamp(1 - cfg.clip_coef, 1 + cfg.clip_coef)).mean()
-        value, old_values, returns = dist.value, mb["values"], mb["returns"]
+        value = dist.value
         if cfg.clip_vloss:
-            clipped = old_values + (value - old_values).clamp(-cfg.clip_coef, cfg.clip_coef)
-            v_loss = 0.5 * torch.max((value - returns) ** 2, (clipped - returns) ** 2).mean()
+            clipped = mb.values + (value - mb.values).clamp(-cfg.clip_coef, cfg.clip_coef)
+            v_loss = 0.5 * torch.max((value - mb.returns) ** 2, (clipped - mb.returns) ** 2).mean()
         else:
-            v_loss = 0.5 * ((value - returns) ** 2).mean()
+            v_loss = 0.5 * ((value - mb.returns) ** 2).mean()
         entropy = dist.entropy().mean()
         loss = pg_loss - cfg.ent_coef * entropy + cfg.vf_coef * v_loss
         self.flat.grad.zero_()
         loss.backward()
         clip_grad_norm_(self.flat, cfg.max_grad_norm)
         self.optimizer.step()
-        return pg_loss.detach(), v_loss.detach(), entropy.detach(), log_ratio.detach()
+        return StepStats(pg_loss.detach(), v_loss.detach(), entropy.detach(), log_ratio.detach())
+
+    def _summary(self, stats: list[StepStats]) -> dict[str, float]:
+        """Mean losses over minibatches; approximate KL and clip fraction over their samples
+        (computed here, once, rather than in every minibatch)."""
+        losses = torch.stack([torch.stack([s.policy_loss, s.value_loss, s.entropy]) for s in stats]).mean(0).tolist()
+        log_ratio = torch.cat([s.log_ratio for s in stats])
+        ratio = log_ratio.exp()
+        return {**dict(zip(("policy_loss", "value_loss", "entropy"), losses)),
+                "approx_kl": float(((ratio - 1) - log_ratio).mean()),
+                "clipfrac": float(((ratio - 1).abs() > self.config.clip_coef).float().mean())}
 
     def _log(self, writer, record: dict) -> None:
         if writer is None:

@@ -113,7 +113,7 @@ class ModuleBank(nn.Module):
     def forward_one(self, x: Tensor, i: int) -> Tensor:
         """Module i on the whole batch."""
         self._check_index(i)
-        if self.num_modules == 1 and self._template[0].stacks:  # no per-parameter select (nor its backward)
+        if self.num_modules == 1 and x.dim() == 2 and self._template[0].stacks:  # no per-parameter select
             return self._call_stacked(self.stacked(), x.unsqueeze(0)).squeeze(0)
         return self._call({n: p[i] for n, p in self.stacked().items()}, x)
 

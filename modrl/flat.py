@@ -21,7 +21,11 @@ def flatten_parameters(params: Iterable[nn.Parameter]) -> nn.Parameter:
     Each parameter keeps its identity, shape and values, but its data and `.grad` become views
     of the returned Parameter's data and `.grad`; backward accumulates into them in place.
     Give the returned Parameter to the optimizer and to gradient clipping, and zero gradients
-    with `flat.grad.zero_()`: `set_to_none` or moving the model (`.to`) would break the views.
+    with `flat.grad.zero_()`: `set_to_none`, moving the model (`.to`) or loading a state dict with
+    `assign=True` would break the views (`is_flat` tells). Two differences from separate tensors:
+    a parameter outside the loss has a zero gradient (not None), so Adam's momentum still moves
+    it; and an optimizer step is invisible to autograd's in-place checks, so do not backpropagate
+    a graph built before the step.
     """
     params = list(params)
     if not params:
@@ -42,10 +46,11 @@ def flatten_parameters(params: Iterable[nn.Parameter]) -> nn.Parameter:
     return flat
 
 
-def grads_are_flat(params: Iterable[nn.Parameter], flat: nn.Parameter) -> bool:
-    """True when every parameter's gradient is still a view of `flat.grad` (no `set_to_none` happened)."""
-    start, end = flat.grad.data_ptr(), flat.grad.data_ptr() + flat.grad.numel() * flat.grad.element_size()
-    return all(p.grad is not None and start <= p.grad.data_ptr() < end for p in params)
+def is_flat(params: Iterable[nn.Parameter], flat: nn.Parameter) -> bool:
+    """True when every parameter and its gradient still live in `flat`'s buffers."""
+    data, grad = flat.untyped_storage().data_ptr(), flat.grad.untyped_storage().data_ptr()
+    return all(p.untyped_storage().data_ptr() == data and p.grad is not None
+               and p.grad.untyped_storage().data_ptr() == grad for p in params)
 
 
 def clip_grad_norm_(flat: nn.Parameter, max_norm: float) -> Tensor:

@@ -23,7 +23,8 @@ def save_module(module: Module, path: str | Path, **metadata: str) -> Path:
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     header = {"format": FORMAT, **module.spec(), "metadata": metadata}
-    state = {k: v.detach().cpu().contiguous() for k, v in module.state_dict().items()}
+    # clone: a parameter that views a larger buffer (modrl.flat) must not save the whole buffer
+    state = {k: v.detach().cpu().clone() for k, v in module.state_dict().items()}
     torch.save({"header": json.dumps(header), "state_dict": state}, path)
     return path
 

@@ -7,7 +7,7 @@ import torch
 from torch import nn
 
 from modrl import ModuleBank
-from modrl.flat import clip_grad_norm_, flatten_parameters, grads_are_flat
+from modrl.flat import clip_grad_norm_, flatten_parameters, is_flat
 
 
 def make_net() -> nn.Module:
@@ -28,7 +28,7 @@ def test_parameters_become_views_with_the_same_values():
     for name, p in net.named_parameters():
         assert torch.equal(p, before[name])
         assert p.data_ptr() >= flat.data_ptr() and p.grad is not None
-    assert grads_are_flat(net.parameters(), flat)
+    assert is_flat(net.parameters(), flat)
 
 
 def test_backward_adam_and_clipping_match_per_tensor_training():
@@ -79,11 +79,22 @@ def test_bank_parameters_can_be_flattened_and_frozen_rows_get_no_gradient():
     assert flat.grad.abs().sum() > 0
 
 
-def test_set_to_none_is_detected():
+def test_broken_views_are_detected():
     net = make_net()
     flat = flatten_parameters(net.parameters())
     net.zero_grad(set_to_none=True)
-    assert not grads_are_flat(net.parameters(), flat)
+    assert not is_flat(net.parameters(), flat)
+    net = make_net()
+    flat = flatten_parameters(net.parameters())
+    net.load_state_dict({k: v.clone() for k, v in net.state_dict().items()}, assign=True)
+    assert not is_flat(net.parameters(), flat)
+
+
+def test_empty_parameters_stay_flat():
+    net = make_net()
+    net.empty = nn.Parameter(torch.zeros(0))
+    flat = flatten_parameters(net.parameters())
+    assert is_flat(net.parameters(), flat)
 
 
 @pytest.mark.parametrize("params, message", [

@@ -73,9 +73,3 @@ def linear(x: Tensor, weight: Tensor, bias: Tensor | None) -> Tensor:
 def row(p: Tensor, stacked: bool) -> Tensor:
     """A per-feature parameter [d] or [M, d], shaped to broadcast over [B, d] or [M, C, d]."""
     return p.unsqueeze(-2) if stacked else p
-
-
-def sub(params: dict[str, Tensor], prefix: str) -> dict[str, Tensor]:
-    """The entries of `params` under `prefix.`, with the prefix removed."""
-    cut = len(prefix) + 1
-    return {k[cut:]: v for k, v in params.items() if k.startswith(prefix + ".")}

@@ -10,16 +10,17 @@ from torch import Tensor, nn
 from modrl.modules.base import Module, check_features, check_positive, linear
 from modrl.registry import register_module
 
-ACTIVATIONS = {"tanh": nn.Tanh, "relu": nn.ReLU, "gelu": nn.GELU, "identity": nn.Identity}
-ACTIVATION_FNS: dict[str, Callable[[Tensor], Tensor]] = {
-    "tanh": torch.tanh, "relu": torch.relu, "gelu": nn.functional.gelu, "identity": lambda x: x,
+# name → (module, the same function): modules for nn.Sequential, functions for `apply`'s fast path
+ACTIVATIONS: dict[str, tuple[type[nn.Module], Callable[[Tensor], Tensor]]] = {
+    "tanh": (nn.Tanh, torch.tanh), "relu": (nn.ReLU, torch.relu),
+    "gelu": (nn.GELU, nn.functional.gelu), "identity": (nn.Identity, lambda x: x),
 }
 
 
 def make_activation(name: str) -> nn.Module:
     if name not in ACTIVATIONS:
         raise ValueError(f"unknown activation {name!r}; valid: {sorted(ACTIVATIONS)}")
-    return ACTIVATIONS[name]()
+    return ACTIVATIONS[name][0]()
 
 
 @register_module("linear")
@@ -81,7 +82,7 @@ class MLP(Module):
 
     def apply(self, params: dict[str, Tensor], x: Tensor, prefix: str = "") -> Tensor:
         """The MLP with `params` (keys under `prefix`, e.g. "actor."), one or M stacked modules."""
-        activation = ACTIVATION_FNS[self.config["activation"]]
+        activation = ACTIVATIONS[self.config["activation"]][1]
         for weight, bias, activate in self._plan:
             x = linear(x, params[prefix + weight], params[prefix + bias])
             if activate:
