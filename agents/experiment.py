@@ -29,7 +29,9 @@ class ExperimentConfig:
     policy: tuple[str, ...] = ("modular",)
     """policies to train: modular and/or monolithic (the baseline)"""
     holdout: tuple[str, ...] = ()
-    """held-out pairs as Robot:Task (empty: the suite's default diagonal)"""
+    """held-out pairs as Robot:Task (empty: the suite's default diagonal, or none with --pairs)"""
+    pairs: tuple[str, ...] = ()
+    """train and evaluate only these Robot:Task pairs, e.g. one pair alone (empty: every pair of the suite)"""
     seeds: tuple[int, ...] = (1,)
     """one training run per seed and policy"""
     eval_episodes: int = 100
@@ -69,9 +71,24 @@ class ExperimentConfig:
             raise ValueError(f"workers and threads must be >= 1, got {self.workers}, {self.threads}")
         if self.dropout_mode not in DROPOUT_MODES:
             raise ValueError(f"unknown dropout_mode {self.dropout_mode!r}; valid: {list(DROPOUT_MODES)}")
+        self.splits()  # bad pair names fail here, not after a training run
 
     def holdout_pairs(self) -> list[tuple[str, str]] | None:
         return parse_pairs(self.holdout) if self.holdout else None
+
+    def splits(self) -> dict[str, list[tuple[str, str]]]:
+        """The pairs to train on and the held-out pairs to evaluate zero-shot."""
+        suite = envs.get_suite(self.suite)
+        if not self.pairs:
+            return suite.splits(self.holdout_pairs())
+        chosen = parse_pairs(self.pairs)
+        for pair in [*chosen, *(self.holdout_pairs() or [])]:
+            suite.check(*pair)
+        held = [p for p in self.holdout_pairs() or [] if p in chosen]
+        train = [p for p in chosen if p not in held]
+        if not train:
+            raise ValueError(f"--pairs {list(self.pairs)} leaves nothing to train on after --holdout")
+        return {"train": train, "holdout": held}
 
 
 def run_dir(cfg: ExperimentConfig, policy: str, seed: int) -> Path | None:
@@ -82,7 +99,7 @@ def train_one(cfg: ExperimentConfig, policy_kind: str, seed: int) -> torch.nn.Mo
     """Train (or resume) one policy on the train split; its modules are saved under the run dir."""
     suite = envs.get_suite(cfg.suite)
     spec = SuiteSpec.from_suite(suite)
-    splits = suite.splits(cfg.holdout_pairs())
+    splits = cfg.splits()
     seed_everything(seed)
     policy = build_policy(policy_kind, spec, interface_dim=cfg.interface_dim, interface_dropout=cfg.interface_dropout,
                           dropout_mode=cfg.dropout_mode) if policy_kind == "modular" else build_policy(policy_kind, spec)
@@ -100,7 +117,7 @@ def run_one(cfg: ExperimentConfig, kind: str, seed: int) -> list[dict]:
     """Train one policy ("random": build an untrained one) and evaluate it on every pair."""
     torch.set_num_threads(cfg.threads)
     suite = envs.get_suite(cfg.suite)
-    splits = suite.splits(cfg.holdout_pairs())
+    splits = cfg.splits()
     split_of = {p: name for name, ps in splits.items() for p in ps}
     if kind == "random":
         seed_everything(seed)

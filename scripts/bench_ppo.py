@@ -148,6 +148,57 @@ class EpisodeReturns(BaseCallback):
         return True
 
 
+class TimedPPO(PPO):
+    """modrl's PPO, timing its rollouts and its updates apart."""
+
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self.seconds = {"rollout": 0.0, "update": 0.0}
+
+    def collect(self, obs):
+        start = time.perf_counter()
+        try:
+            return super().collect(obs)
+        finally:
+            self.seconds["rollout"] += time.perf_counter() - start
+
+    def learn(self, rollout):
+        start = time.perf_counter()
+        try:
+            return super().learn(rollout)
+        finally:
+            self.seconds["update"] += time.perf_counter() - start
+
+
+class TimedSB3PPO(SB3PPO):
+    """stable-baselines3's PPO, timing its rollouts and its updates apart."""
+
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self.seconds = {"rollout": 0.0, "update": 0.0}
+
+    def collect_rollouts(self, *args, **kwargs):
+        start = time.perf_counter()
+        try:
+            return super().collect_rollouts(*args, **kwargs)
+        finally:
+            self.seconds["rollout"] += time.perf_counter() - start
+
+    def train(self) -> None:
+        start = time.perf_counter()
+        try:
+            super().train()
+        finally:
+            self.seconds["update"] += time.perf_counter() - start
+
+
+def split_times(seconds: dict[str, float], updates: int, args: Args) -> dict[str, float]:
+    """Rollout and update seconds, and milliseconds per minibatch gradient step."""
+    steps = updates * args.update_epochs * args.num_minibatches
+    return {"rollout_seconds": seconds["rollout"], "update_seconds": seconds["update"],
+            "ms_per_minibatch_step": 1000 * seconds["update"] / max(1, steps)}
+
+
 def evaluate(act, env_id: str, episodes: int, seed: int) -> float:
     """Mean return of the first episode of each of `episodes` envs, reset with `seed`; `act(obs) -> actions`."""
     env = gym.make_vec(env_id, episodes)
@@ -173,7 +224,7 @@ def train_modrl(args: Args, robot: str, task: str, total: int) -> dict[str, Any]
                        clip_coef=args.clip_coef, ent_coef=args.ent_coef, vf_coef=args.vf_coef,
                        max_grad_norm=args.max_grad_norm, checkpoint_every=10**9)
     env = MultiPairEnv(envs.ARMS, spec, [(robot, task)], args.num_envs)
-    ppo = PPO(policy, env, config, progress=False)
+    ppo = TimedPPO(policy, env, config, progress=False)
     start = time.perf_counter()
     history = ppo.train()
     seconds = time.perf_counter() - start
@@ -194,6 +245,7 @@ def train_modrl(args: Args, robot: str, task: str, total: int) -> dict[str, Any]
         return ActionDist(policy.eval(), batch).mode()[:, :width].numpy()
 
     return {"steps": ppo.update * ppo.batch_size, "seconds": seconds, "sps": ppo.update * ppo.batch_size / seconds,
+            **split_times(ppo.seconds, ppo.update, args),
             "train_return_last10pct": last, "eval_return": evaluate(act, envs.ARMS.env_id(robot, task),
                                                                      args.eval_episodes, args.eval_seed)}
 
@@ -206,7 +258,7 @@ def train_sb3(args: Args, robot: str, task: str, total: int) -> dict[str, Any]:
         vec = make_vec_env(env_id, n_envs=args.num_envs, seed=args.seed)
     layers = [*args.task_hidden, args.interface_dim, *args.robot_hidden]
     lr = args.learning_rate
-    model = SB3PPO("MultiInputPolicy", vec, learning_rate=lambda remaining: remaining * lr, n_steps=args.num_steps,
+    model = TimedSB3PPO("MultiInputPolicy", vec, learning_rate=lambda remaining: remaining * lr, n_steps=args.num_steps,
                    batch_size=args.num_envs * args.num_steps // args.num_minibatches, n_epochs=args.update_epochs,
                    gamma=args.gamma, gae_lambda=args.gae_lambda, clip_range=args.clip_coef,
                    clip_range_vf=args.clip_coef, ent_coef=args.ent_coef, vf_coef=args.vf_coef,
@@ -219,6 +271,7 @@ def train_sb3(args: Args, robot: str, task: str, total: int) -> dict[str, Any]:
     vec.close()
     tail = [r for t, r in episodes.episodes if t > 0.9 * model.num_timesteps]
     return {"steps": model.num_timesteps, "seconds": seconds, "sps": model.num_timesteps / seconds,
+            **split_times(model.seconds, model.num_timesteps // (args.num_envs * args.num_steps), args),
             "train_return_last10pct": float(np.mean(tail)) if tail else float("nan"),
             "eval_return": evaluate(lambda obs: model.predict(obs, deterministic=True)[0], env_id,
                                     args.eval_episodes, args.eval_seed)}
@@ -236,9 +289,11 @@ def main(args: Args) -> dict[str, Any]:
     ratio = results["modrl"]["sps"] / results["sb3"]["sps"]
     print(f"pair {robot}:{task}, {total} steps each, {args.num_envs} envs x {args.num_steps} steps, "
           f"torch threads {args.threads}, sb3 env {args.sb3_env}")
-    print(f"{'':6} {'steps/s':>9} {'seconds':>8} {'return (last 10%)':>18} {'eval return (det.)':>19}")
+    print(f"{'':6} {'steps/s':>9} {'seconds':>8} {'rollouts s':>10} {'updates s':>9} {'ms/minibatch':>12} "
+          f"{'return (last 10%)':>18} {'eval return (det.)':>19}")
     for name, r in results.items():
-        print(f"{name:6} {r['sps']:9.0f} {r['seconds']:8.1f} {r['train_return_last10pct']:18.2f} {r['eval_return']:19.2f}")
+        print(f"{name:6} {r['sps']:9.0f} {r['seconds']:8.1f} {r['rollout_seconds']:10.1f} {r['update_seconds']:9.1f} "
+              f"{r['ms_per_minibatch_step']:12.2f} {r['train_return_last10pct']:18.2f} {r['eval_return']:19.2f}")
     print(f"speed ratio modrl/sb3: {ratio:.2f}x (target >= 2x)")
     figures = {"args": {k: (str(v) if isinstance(v, Path) else v) for k, v in asdict(args).items()},
                "total_timesteps": total, **results, "ratio_modrl_over_sb3": ratio}

@@ -29,6 +29,10 @@ def test_bench_ppo_trains_both_and_reports_the_ratio(script, tmp_path):
     assert (tmp_path / "p.json").exists()
     assert math.isfinite(out["ratio_modrl_over_sb3"]) and out["ratio_modrl_over_sb3"] > 0
     assert out["modrl"]["sps"] > 0 and out["sb3"]["sps"] > 0  # returns may be nan: no episode ends this early
+    for lib in ("modrl", "sb3"):  # rollouts and updates are timed apart, and fit in the whole
+        r = out[lib]
+        assert 0 < r["rollout_seconds"] and 0 < r["update_seconds"] and r["ms_per_minibatch_step"] > 0
+        assert r["rollout_seconds"] + r["update_seconds"] <= r["seconds"]
 
 
 def _numbers(tree) -> list[float]:

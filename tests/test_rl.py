@@ -203,6 +203,20 @@ def test_parallel_workers_give_the_records_of_one_worker(tmp_path):
         ("modular", 1), ("monolithic", 1), ("random", 1), ("modular", 2), ("monolithic", 2), ("random", 2)]
 
 
+def test_pairs_restrict_training_and_evaluation_to_chosen_pairs():
+    cfg = ExperimentConfig(pairs=("Arm2:Push", "Arm3:ReachRed"), holdout=("Arm3:ReachRed", "Arm4:Push"), seeds=(1,),
+                           eval_episodes=2, progress=False, random_baseline=False, out=None,
+                           ppo=PPOConfig(**TINY, total_timesteps=4 * 16 * 2))
+    assert cfg.splits() == {"train": [("Arm2", "Push")], "holdout": [("Arm3", "ReachRed")]}
+    records = run(cfg)
+    assert [(r["robot"], r["task"], r["split"]) for r in records] == [("Arm2", "Push", "train"),
+                                                                       ("Arm3", "ReachRed", "holdout")]
+    with pytest.raises(ValueError, match="nothing to train"):
+        ExperimentConfig(pairs=("Arm2:Push",), holdout=("Arm2:Push",))
+    with pytest.raises(ValueError, match="valid tasks"):
+        ExperimentConfig(pairs=("Arm2:Juggle",))
+
+
 def test_bad_configuration_is_refused():
     with pytest.raises(ValueError, match="valid"):
         ExperimentConfig(policy=("transformer",))
