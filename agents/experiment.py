@@ -15,7 +15,7 @@ import torch
 import envs
 from agents.evaluate import evaluate
 from agents.multipair import MultiPairEnv
-from agents.policy import DROPOUT_MODES, POLICIES, build_policy
+from agents.policy import DROPOUT_MODES, INTERFACE_DIM, POLICIES, build_policy
 from agents.ppo import PPO, PPOConfig, seed_everything
 from agents.recombine import save_modules
 from agents.report import parse_pairs
@@ -41,7 +41,7 @@ class ExperimentConfig:
     stall just outside the success radius on arms and to loop on grids)"""
     random_baseline: bool = True
     """also evaluate an untrained modular policy (reference for final distance)"""
-    interface_dim: int = 8
+    interface_dim: int = INTERFACE_DIM
     """width of the task→robot interface"""
     interface_dropout: float = 0.2
     """dropout on the interface while training (Devin et al.'s regulariser)"""

@@ -19,7 +19,7 @@ from modrl import FixedRouter, ModuleBank, RoutedLayer, Sequential
 
 POLICIES = ("modular", "monolithic")
 DROPOUT_MODES = ("update", "replay")
-INTERFACE_DIM = 8  # task → robot interface width (actor and critic each)
+INTERFACE_DIM = 16  # task → robot interface width (actor and critic each)
 TASK_HIDDEN = (64,)
 ROBOT_HIDDEN = (64, 64)
 

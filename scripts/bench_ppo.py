@@ -37,7 +37,7 @@ from stable_baselines3.common.vec_env import VecEnv, VecMonitor
 
 import envs
 from agents.multipair import MultiPairEnv
-from agents.policy import ActionDist, ModularPolicy
+from agents.policy import INTERFACE_DIM, ActionDist, ModularPolicy
 from agents.ppo import PPO, PPOConfig
 from agents.spaces import ObsBatch, SuiteSpec
 
@@ -70,7 +70,7 @@ class Args:
     """value loss coefficient"""
     max_grad_norm: float = 0.5
     """gradient norm clip"""
-    interface_dim: int = 8
+    interface_dim: int = INTERFACE_DIM
     """width of the task→robot interface"""
     task_hidden: tuple[int, ...] = (64,)
     """task module hidden sizes"""
