@@ -12,8 +12,9 @@ lambda, clip (also on the value, as modrl does), entropy and value coefficients,
 total timesteps (rounded down to whole rollouts). SB3's net_arch copies our modules' depth and
 widths: pi = vf = task hidden + [interface] + robot hidden, tanh, separate actor and critic.
 
-Prints steps/second of each and the ratio modrl / sb3 (target >= 2), the mean episode return over the
-last 10% of training, and a deterministic evaluation of each on the same seeds.
+Prints steps/second of each and the ratio modrl / sb3 (target >= 2), the seconds spent in rollouts and
+in updates and the milliseconds per minibatch gradient step, the mean episode return over the last 10%
+of training, and a deterministic evaluation of each on the same seeds.
 
     python scripts/bench_ppo.py [--pair Arm3:ReachRed] [--timesteps 200000] [--threads 1] [--json out.json]
 """
@@ -22,6 +23,7 @@ from __future__ import annotations
 
 import json
 import time
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, Literal
@@ -148,6 +150,16 @@ class EpisodeReturns(BaseCallback):
         return True
 
 
+@contextmanager
+def timing(seconds: dict[str, float], key: str):
+    """Add the time spent in the block to seconds[key]."""
+    start = time.perf_counter()
+    try:
+        yield
+    finally:
+        seconds[key] += time.perf_counter() - start
+
+
 class TimedPPO(PPO):
     """modrl's PPO, timing its rollouts and its updates apart."""
 
@@ -156,18 +168,12 @@ class TimedPPO(PPO):
         self.seconds = {"rollout": 0.0, "update": 0.0}
 
     def collect(self, obs):
-        start = time.perf_counter()
-        try:
+        with timing(self.seconds, "rollout"):
             return super().collect(obs)
-        finally:
-            self.seconds["rollout"] += time.perf_counter() - start
 
     def learn(self, rollout):
-        start = time.perf_counter()
-        try:
+        with timing(self.seconds, "update"):
             return super().learn(rollout)
-        finally:
-            self.seconds["update"] += time.perf_counter() - start
 
 
 class TimedSB3PPO(SB3PPO):
@@ -178,18 +184,12 @@ class TimedSB3PPO(SB3PPO):
         self.seconds = {"rollout": 0.0, "update": 0.0}
 
     def collect_rollouts(self, *args, **kwargs):
-        start = time.perf_counter()
-        try:
+        with timing(self.seconds, "rollout"):
             return super().collect_rollouts(*args, **kwargs)
-        finally:
-            self.seconds["rollout"] += time.perf_counter() - start
 
     def train(self) -> None:
-        start = time.perf_counter()
-        try:
+        with timing(self.seconds, "update"):
             super().train()
-        finally:
-            self.seconds["update"] += time.perf_counter() - start
 
 
 def split_times(seconds: dict[str, float], updates: int, args: Args) -> dict[str, float]:
