@@ -4,7 +4,8 @@ Follows CleanRL's `ppo_continuous_action.py` (clipped objective, GAE, value
 clipping, advantage normalisation, entropy bonus, gradient clipping, Adam
 with eps 1e-5 and a linearly annealed learning rate), plus bootstrapping
 from the final observation on time-limit truncation. Every pair runs as its
-own batched env; one update trains all modules together.
+own batched env; one update trains all modules together, through one flat
+parameter buffer (`modrl.flat`) so Adam, clipping and zeroing are one op each.
 
 Reproducible resume: training runs in segments of `checkpoint_every`
 updates. Each segment starts by seeding torch and resetting the envs from
