@@ -8,7 +8,9 @@ produce the same trajectories.
 
 All positions are in units of the arm's reach (links are rescaled to sum to
 1, base at the origin), so a task module sees the same geometry whatever the
-arm.
+arm. They are observed in the base frame (x along the first link), so a policy
+need not learn every task again at every orientation: the suite is rotation
+invariant, and the base angle itself is not observed.
 """
 
 from __future__ import annotations
@@ -42,13 +44,13 @@ EE_RADIUS = 0.04  # end-effector disc, reach units
 CONTACT_SUBSTEPS = 4  # contact checks per step when pushing
 BLOCK_RADIUS = 0.06  # block disc, reach units
 PUSH_START_BEND = 0.3  # rad: a Push episode starts with the arm nearly straight, out beyond the block
-TASK_OBS_DIM = 6  # [ee_xy, object0_xy - ee_xy, object1_xy - ee_xy]
+TASK_OBS_DIM = 6  # [ee_xy, object0_xy - ee_xy, object1_xy - ee_xy], in the base frame
 TASK_OBS_BOUND = 3.0  # relative positions span up to twice the (pushed-past) reach
 
 
 def robot_obs_dim(robot: str) -> int:
-    """cos q, sin q and q / limit for each joint."""
-    return 3 * len(ROBOTS[robot])
+    """cos q, sin q and q / limit for each joint but the base (the base angle only turns the frame)."""
+    return 3 * (len(ROBOTS[robot]) - 1)
 
 
 def action_space(robot: str) -> spaces.Box:
@@ -203,10 +205,13 @@ class ArmCore:
         return SHAPING_SCALE * progress - TIME_COST + SUCCESS_BONUS * success, success, distance
 
     def obs(self) -> dict[str, np.ndarray]:
-        """Batched Dict observation, float32."""
-        robot = np.concatenate([np.cos(self.q), np.sin(self.q), self.q / self.limits], axis=-1)
-        relative = self.objects - self.ee[:, None, :]
-        task = np.concatenate([self.ee, relative.reshape(self.num_envs, 4)], axis=-1)
+        """Batched Dict observation in the base frame (rotated by minus the base angle), float32."""
+        joints = self.q[:, 1:]
+        robot = np.concatenate([np.cos(joints), np.sin(joints), joints / self.limits[1:]], axis=-1)
+        points = np.concatenate([self.ee[:, None, :], self.objects - self.ee[:, None, :]], axis=1)
+        c, s = np.cos(self.q[:, :1]), np.sin(self.q[:, :1])
+        x, y = points[..., 0], points[..., 1]
+        task = np.stack([c * x + s * y, c * y - s * x], axis=-1).reshape(self.num_envs, TASK_OBS_DIM)
         return {"robot": robot.astype(np.float32), "task": task.astype(np.float32)}
 
 
@@ -228,10 +233,12 @@ class ArmEnv(gym.Env):
     limited to +-2.5 rad.
 
     ## Observation Space
-    `Dict(robot=Box(3 n_joints), task=Box(6))`, float32.
-    `robot`: [cos q, sin q, q / limit]. `task`: [ee_xy, object0_xy - ee_xy,
-    object1_xy - ee_xy] in reach units, where the objects are (red, blue) for
-    reach tasks and (block, goal) for `Push`.
+    `Dict(robot=Box(3 (n_joints - 1)), task=Box(6))`, float32.
+    `robot`: [cos q, sin q, q / limit] of every joint but the base. `task`:
+    [ee_xy, object0_xy - ee_xy, object1_xy - ee_xy] in reach units and in the
+    base frame (x along the first link), where the objects are (red, blue) for
+    reach tasks and (block, goal) for `Push`. The base angle only turns that
+    frame, so it is not observed: the suite is rotation invariant.
 
     ## Rewards
     Potential-based shaping: `10 (Φ(s') - Φ(s)) - 0.01`, plus 1.0 on success,
@@ -363,7 +370,9 @@ def scripted_action(robot: str, task: str, obs: dict[str, np.ndarray]) -> np.nda
     n = len(links)
     robot_obs = np.atleast_2d(obs["robot"]).astype(np.float64)
     task_obs = np.atleast_2d(obs["task"]).astype(np.float64)
-    q = np.arctan2(robot_obs[:, n:2 * n], robot_obs[:, :n])
+    # In the base frame the base angle is 0: solve there, joint velocities are frame-free.
+    q = np.zeros((len(robot_obs), n))
+    q[:, 1:] = np.arctan2(robot_obs[:, n - 1:2 * n - 2], robot_obs[:, :n - 1])
     ee = task_obs[:, 0:2]
     obj0, obj1 = ee + task_obs[:, 2:4], ee + task_obs[:, 4:6]
     if task == "ReachRed":

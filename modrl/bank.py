@@ -113,8 +113,8 @@ class ModuleBank(nn.Module):
     def forward_one(self, x: Tensor, i: int) -> Tensor:
         """Module i on the whole batch."""
         self._check_index(i)
-        if self.num_modules == 1 and x.dim() == 2 and self._template[0].stacks:  # no per-parameter select
-            return self._call_stacked(self.stacked(), x.unsqueeze(0)).squeeze(0)
+        if self.num_modules == 1:  # squeeze: a view whose backward allocates nothing, unlike select
+            return self._call({n: p.squeeze(0) for n, p in self.stacked().items()}, x)
         return self._call({n: p[i] for n, p in self.stacked().items()}, x)
 
     def forward_all(self, x: Tensor) -> Tensor:
@@ -140,6 +140,8 @@ class ModuleBank(nn.Module):
         if n == 0:
             return x.new_zeros(0, self.out_features)
         indices = indices.long()
+        if self.num_modules == 1 and torch.compiler.is_compiling():  # trusted: no host sync in a compiled graph
+            return self.forward_one(x, 0)
         lo, hi = (int(v) for v in torch.aminmax(indices))
         if lo < 0 or hi >= self.num_modules:
             raise IndexError(f"module indices must lie in [0, {self.num_modules}), got range [{lo}, {hi}]")

@@ -12,11 +12,15 @@ lambda, clip (also on the value, as modrl does), entropy and value coefficients,
 total timesteps (rounded down to whole rollouts). SB3's net_arch copies our modules' depth and
 widths: pi = vf = task hidden + [interface] + robot hidden, tanh, separate actor and critic.
 
+modrl runs twice: eager, and with `PPOConfig(compile=True)` (acting and the minibatch loss
+`torch.compile`d; its compilation time counts in its seconds).
+
 Prints steps/second of each and the ratio modrl / sb3 (target >= 2), the seconds spent in rollouts and
 in updates and the milliseconds per minibatch gradient step, the mean episode return over the last 10%
 of training, and a deterministic evaluation of each on the same seeds.
 
     python scripts/bench_ppo.py [--pair Arm3:ReachRed] [--timesteps 200000] [--threads 1] [--json out.json]
+                                [--modrl eager compile]
 """
 
 from __future__ import annotations
@@ -88,6 +92,8 @@ class Args:
     """seed of the evaluation env"""
     sb3_env: Literal["native", "dummy"] = "native"
     """SB3's env: the native vector env through an adapter, or make_vec_env's DummyVecEnv"""
+    modrl: tuple[Literal["eager", "compile"], ...] = ("eager", "compile")
+    """modrl variants to run: eager PyTorch and/or PPOConfig(compile=True)"""
     json: Path | None = None
     """also write the figures to this JSON file"""
 
@@ -213,7 +219,7 @@ def evaluate(act, env_id: str, episodes: int, seed: int) -> float:
     return float(returns.mean())
 
 
-def train_modrl(args: Args, robot: str, task: str, total: int) -> dict[str, Any]:
+def train_modrl(args: Args, robot: str, task: str, total: int, compile: bool = False) -> dict[str, Any]:
     # A policy holds the modules it trains: here one robot and one task module (suite-wide widths).
     spec = SuiteSpec.from_suite(envs.ARMS).subset([robot], [task])
     torch.manual_seed(args.seed)
@@ -222,7 +228,7 @@ def train_modrl(args: Args, robot: str, task: str, total: int) -> dict[str, Any]
                        learning_rate=args.learning_rate, gamma=args.gamma, gae_lambda=args.gae_lambda,
                        num_minibatches=args.num_minibatches, update_epochs=args.update_epochs,
                        clip_coef=args.clip_coef, ent_coef=args.ent_coef, vf_coef=args.vf_coef,
-                       max_grad_norm=args.max_grad_norm, checkpoint_every=10**9)
+                       max_grad_norm=args.max_grad_norm, checkpoint_every=10**9, compile=compile)
     env = MultiPairEnv(envs.ARMS, spec, [(robot, task)], args.num_envs)
     ppo = TimedPPO(policy, env, config, progress=False)
     start = time.perf_counter()
@@ -285,18 +291,23 @@ def main(args: Args) -> dict[str, Any]:
     if args.timesteps < batch or batch % args.num_minibatches:
         raise ValueError(f"need timesteps >= num_envs*num_steps = {batch}, divisible into {args.num_minibatches} minibatches")
     total = args.timesteps // batch * batch
-    results = {"modrl": train_modrl(args, robot, task, total), "sb3": train_sb3(args, robot, task, total)}
-    ratio = results["modrl"]["sps"] / results["sb3"]["sps"]
+    if not args.modrl:
+        raise ValueError("give at least one modrl variant: eager and/or compile")
+    results = {("modrl" if v == "eager" else "modrl_compile"): train_modrl(args, robot, task, total, v == "compile")
+               for v in dict.fromkeys(args.modrl)}
+    results["sb3"] = train_sb3(args, robot, task, total)
+    ratios = {name: r["sps"] / results["sb3"]["sps"] for name, r in results.items() if name != "sb3"}
     print(f"pair {robot}:{task}, {total} steps each, {args.num_envs} envs x {args.num_steps} steps, "
           f"torch threads {args.threads}, sb3 env {args.sb3_env}")
-    print(f"{'':6} {'steps/s':>9} {'seconds':>8} {'rollouts s':>10} {'updates s':>9} {'ms/minibatch':>12} "
+    print(f"{'':13} {'steps/s':>9} {'seconds':>8} {'rollouts s':>10} {'updates s':>9} {'ms/minibatch':>12} "
           f"{'return (last 10%)':>18} {'eval return (det.)':>19}")
     for name, r in results.items():
-        print(f"{name:6} {r['sps']:9.0f} {r['seconds']:8.1f} {r['rollout_seconds']:10.1f} {r['update_seconds']:9.1f} "
+        print(f"{name:13} {r['sps']:9.0f} {r['seconds']:8.1f} {r['rollout_seconds']:10.1f} {r['update_seconds']:9.1f} "
               f"{r['ms_per_minibatch_step']:12.2f} {r['train_return_last10pct']:18.2f} {r['eval_return']:19.2f}")
-    print(f"speed ratio modrl/sb3: {ratio:.2f}x (target >= 2x)")
+    for name, ratio in ratios.items():
+        print(f"speed ratio {name}/sb3: {ratio:.2f}x (target >= 2x)")
     figures = {"args": {k: (str(v) if isinstance(v, Path) else v) for k, v in asdict(args).items()},
-               "total_timesteps": total, **results, "ratio_modrl_over_sb3": ratio}
+               "total_timesteps": total, **results, **{f"ratio_{n}_over_sb3": r for n, r in ratios.items()}}
     if args.json is not None:
         args.json.write_text(json.dumps(figures, indent=2))
     return figures

@@ -15,7 +15,7 @@ from stable_baselines3.common.env_checker import check_env as sb3_check_env
 
 import envs
 from envs import ARMS, GRID, get_suite
-from envs.arms import ArmEnv, ArmVectorEnv, scripted_action
+from envs.arms import ArmCore, ArmEnv, ArmVectorEnv, forward_kinematics, scripted_action
 from envs.grid import ROBOTS as GRID_ROBOTS
 from envs.grid import make_grid_env
 
@@ -202,9 +202,25 @@ def test_splits(suite):
         suite.splits(holdout=[(suite.robots[0], t) for t in suite.tasks])
 
 
+@pytest.mark.parametrize("task", ["ReachRed", "Push"])
+def test_arms_observations_are_rotation_invariant(task):
+    """Turning the base and every object by the same angle leaves the observation unchanged."""
+    core = ArmCore("Arm3", task, 4)
+    core.reset(np.ones(4, bool), np.random.default_rng(0))
+    before = core.obs()
+    turn = np.array([0.3, -2.0, 3.0, 1.0])
+    c, s = np.cos(turn)[:, None], np.sin(turn)[:, None]
+    x, y = core.objects[..., 0], core.objects[..., 1]
+    core.objects = np.stack([c * x - s * y, s * x + c * y], axis=-1)
+    core.q[:, 0] += turn
+    core.ee = forward_kinematics(core.links, core.q)
+    for key in ("robot", "task"):
+        np.testing.assert_allclose(core.obs()[key], before[key], atol=1e-6)
+
+
 def test_get_suite_and_exports():
     assert get_suite("arms") is envs.ARMS and get_suite("grid") is envs.GRID
-    assert ARMS.robot_obs_dim("Arm2") == 6 and ARMS.robot_obs_dim("Arm4") == 12
+    assert ARMS.robot_obs_dim("Arm2") == 3 and ARMS.robot_obs_dim("Arm4") == 9
 
 
 def test_envs_never_imports_torch():
