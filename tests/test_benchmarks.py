@@ -33,6 +33,7 @@ def test_bench_ppo_trains_both_and_reports_the_ratio(script, tmp_path):
         r = out[lib]
         assert 0 < r["rollout_seconds"] and 0 < r["update_seconds"] and r["ms_per_minibatch_step"] > 0
         assert r["rollout_seconds"] + r["update_seconds"] <= r["seconds"]
+        assert 0 < r["first_update_seconds"] < r["update_seconds"]  # two updates at this size
 
 
 def _numbers(tree) -> list[float]:

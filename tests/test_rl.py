@@ -175,9 +175,6 @@ def test_compiled_update_matches_the_eager_one():
         torch.manual_seed(1)
         losses = ppo.learn(rollout)
         results.append((_params(policy), losses))
-        if compile_:  # acting compiled too: finite samples
-            compiled, _, _ = ppo.collect(ppo.envs.reset(0))
-            assert torch.isfinite(compiled.actions).all() and torch.isfinite(compiled.log_probs).all()
     (eager, eager_losses), (compiled, compiled_losses) = results
     torch.testing.assert_close(compiled, eager, rtol=1e-4, atol=1e-5)
     assert compiled_losses["value_loss"] == pytest.approx(eager_losses["value_loss"], rel=1e-4)
