@@ -130,7 +130,7 @@ class ActionDist:
     def sample(self) -> Tensor:
         if self.discrete:
             return self.dist.sample()
-        return (self.mean + self.std * torch.randn_like(self.mean)) * self.mask
+        return ((self.mean + self.std * torch.randn_like(self.mean)) * self.mask).detach()
 
     def mode(self) -> Tensor:
         return self.dist.probs.argmax(-1) if self.discrete else self.mean * self.mask

@@ -74,9 +74,10 @@ class PPOConfig:
     checkpoint_every: int = 10
     """updates per checkpoint (and per reseeded segment)"""
     compile: bool = False
-    """`torch.compile` the minibatch loss and its backward: ~0.8 instead of ~1.5 ms per gradient step
-    on one pair, after a one-off compilation of ~10 s (acting stays eager: compiling it cost more
-    than it saved over a 200k-step run)"""
+    """`torch.compile` the minibatch loss and its backward, after a one-off compilation (see the README's
+    benchmark). Meant for one pair: banks of several modules route data-dependently and fall back
+    to eager between graph pieces. Dropout inside the compiled loss draws other random numbers than
+    eager, so a compiled run is reproducible but not identical to an eager one. Acting stays eager."""
 
     def __post_init__(self) -> None:
         positive = ("total_timesteps", "num_envs", "num_steps", "num_minibatches", "update_epochs", "checkpoint_every")
@@ -246,7 +247,8 @@ class PPO:
         episodes = EpisodeLog()
         for _ in range(cfg.num_steps):
             noise = policy.noise(self.envs.size)
-            action, log_prob, value = self._acting(obs, noise)
+            dist = ActionDist(policy, obs, noise)
+            action = dist.sample()
             step = self.envs.step(action)
             reward = step.reward.clone()
             truncated_only = step.truncated & ~step.terminated
@@ -254,8 +256,8 @@ class PPO:
                 _, final_values = policy(step.final_obs, None if noise is None else noise[step.ended])
                 reward[step.ended.nonzero().flatten()] += cfg.gamma * final_values * truncated_only[step.ended].float()
             observations.append(obs), noises.append(noise)
-            actions.append(action), log_probs.append(log_prob)
-            values.append(value), rewards.append(reward), ended.append(step.ended)
+            actions.append(action), log_probs.append(dist.log_prob(action))
+            values.append(dist.value), rewards.append(reward), ended.append(step.ended)
             self._record(step, episodes)
             obs = step.obs
         _, next_value = policy(obs, policy.noise(self.envs.size))
@@ -271,12 +273,6 @@ class PPO:
         rollout = Rollout(ObsBatch.stack(observations), noise_t, torch.stack(actions), torch.stack(log_probs),
                           values_t, advantages, advantages + values_t)
         return rollout, obs, episodes
-
-    def _acting(self, obs: ObsBatch, noise: Tensor | None) -> tuple[Tensor, Tensor, Tensor]:
-        """A sampled action, its log-probability and the value."""
-        dist = ActionDist(self.policy, obs, noise)
-        action = dist.sample()
-        return action, dist.log_prob(action), dist.value
 
     def _record(self, step, episodes: EpisodeLog) -> None:
         self._returns += step.reward

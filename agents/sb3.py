@@ -3,7 +3,7 @@
     from stable_baselines3 import PPO
     from agents.sb3 import SB3ModularPolicy
 
-    env = gymnasium.make("modrl/Arm2-ReachRed-v0")
+    env = gymnasium.make("modrl/Arm2-ReachRed-v1")
     model = PPO(SB3ModularPolicy, env, policy_kwargs=dict(suite="arms", robot="Arm2", task="ReachRed"))
     model.learn(10_000)
     save_modules(model.policy, "run/modules")   # dir/robot/Arm2.pt, dir/task/ReachRed.pt

@@ -19,7 +19,7 @@ ARMS = Suite(
     robot_obs_dims={r: arms.robot_obs_dim(r) for r in arms.ROBOTS},
     task_obs_dims={t: arms.TASK_OBS_DIM for t in arms.TASKS},
     action_spaces={r: arms.action_space(r) for r in arms.ROBOTS},
-    id_format="modrl/{robot}-{task}-v0",
+    id_format="modrl/{robot}-{task}-v1",  # v1: base-frame observations,
 )
 GRID = Suite(
     "grid",

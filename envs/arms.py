@@ -261,7 +261,8 @@ class ArmEnv(gym.Env):
 
     ## Arguments
     `robot`: one of `ROBOTS`; `task`: one of `TASKS`. Registered as
-    `modrl/{robot}-{task}-v0`; `gymnasium.make_vec` returns `ArmVectorEnv`.
+    `modrl/{robot}-{task}-v1` (v0 observed the world frame); `gymnasium.make_vec` returns
+    `ArmVectorEnv`.
     """
 
     metadata = {"render_modes": []}

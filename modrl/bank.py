@@ -130,7 +130,8 @@ class ModuleBank(nn.Module):
 
         Rows are scattered into an [M, C, in] tensor (C = the largest group), the modules run
         as one `vmap`-ed call, and each sample's row is gathered back: flat `index_copy_` /
-        `index_select` rather than 2-D advanced indexing, and no sort of x itself.
+        `index_select` rather than 2-D advanced indexing, and no sort of x itself. Inside
+        `torch.compile` a one-module bank skips the index range check (no host sync in the graph).
         """
         self._check_input(x)
         if indices.shape != (x.shape[0],) or indices.dtype.is_floating_point or indices.dtype == torch.bool:

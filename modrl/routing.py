@@ -121,7 +121,8 @@ class Path:
 
 
 def check_ids(ids: Tensor | None, batch_size: int, limit: int, what: str = "task") -> Tensor:
-    """Validate a [B] long tensor of metadata ids (task or robot) against `limit` classes."""
+    """Validate a [B] long tensor of metadata ids (task or robot) against `limit` classes
+    (the value range only outside `torch.compile`, where checking it would need a host sync)."""
     if ids is None:
         raise ValueError(f"this router needs {what} ids")
     if ids.dim() != 1 or ids.shape[0] != batch_size:

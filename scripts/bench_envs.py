@@ -22,7 +22,7 @@ import envs  # noqa: F401  (registers the modrl ids)
 
 @dataclass
 class Args:
-    arms_id: str = "modrl/Arm3-Push-v0"
+    arms_id: str = "modrl/Arm3-Push-v1"
     """arms env id to benchmark"""
     num_envs: int = 256
     """copies in each arms vector env"""

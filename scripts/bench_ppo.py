@@ -31,7 +31,7 @@ import time
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Iterator, Literal
 
 import gymnasium as gym
 import numpy as np
@@ -167,17 +167,18 @@ def timing(seconds: dict[str, float], key: str):
         seconds[key] += time.perf_counter() - start
 
 
-def new_seconds() -> dict[str, float]:
-    return {"rollout": 0.0, "update": 0.0, "first_update": 0.0}
+def new_seconds() -> dict[str, float | None]:
+    """Seconds in rollouts, in updates, and in the first update (None until it ran)."""
+    return {"rollout": 0.0, "update": 0.0, "first_update": None}
 
 
 @contextmanager
-def update_timing(seconds: dict[str, float]):
+def update_timing(seconds: dict[str, float | None]) -> Iterator[None]:
     """Time an update; the first one also apart (it holds a compiled loss's compilation)."""
     before = seconds["update"]
     with timing(seconds, "update"):
         yield
-    if seconds["first_update"] == 0.0:
+    if seconds["first_update"] is None:
         seconds["first_update"] = seconds["update"] - before
 
 
@@ -217,9 +218,9 @@ def split_times(seconds: dict[str, float], updates: int, args: Args) -> dict[str
     """Rollout and update seconds, the first update's seconds, and milliseconds per minibatch
     gradient step over the updates after the first."""
     steps = (updates - 1) * args.update_epochs * args.num_minibatches
-    return {"rollout_seconds": seconds["rollout"], "update_seconds": seconds["update"],
-            "first_update_seconds": seconds["first_update"],
-            "ms_per_minibatch_step": 1000 * (seconds["update"] - seconds["first_update"]) / max(1, steps)}
+    first = seconds["first_update"] or 0.0
+    return {"rollout_seconds": seconds["rollout"], "update_seconds": seconds["update"], "first_update_seconds": first,
+            "ms_per_minibatch_step": 1000 * (seconds["update"] - first) / steps if steps else float("nan")}
 
 
 def evaluate(act, env_id: str, episodes: int, seed: int) -> float:
@@ -236,7 +237,7 @@ def evaluate(act, env_id: str, episodes: int, seed: int) -> float:
     return float(returns.mean())
 
 
-def train_modrl(args: Args, robot: str, task: str, total: int, compile: bool = False) -> dict[str, Any]:
+def train_modrl(args: Args, robot: str, task: str, total: int, compiled: bool = False) -> dict[str, Any]:
     # A policy holds the modules it trains: here one robot and one task module (suite-wide widths).
     spec = SuiteSpec.from_suite(envs.ARMS).subset([robot], [task])
     torch.manual_seed(args.seed)
@@ -245,7 +246,7 @@ def train_modrl(args: Args, robot: str, task: str, total: int, compile: bool = F
                        learning_rate=args.learning_rate, gamma=args.gamma, gae_lambda=args.gae_lambda,
                        num_minibatches=args.num_minibatches, update_epochs=args.update_epochs,
                        clip_coef=args.clip_coef, ent_coef=args.ent_coef, vf_coef=args.vf_coef,
-                       max_grad_norm=args.max_grad_norm, checkpoint_every=10**9, compile=compile)
+                       max_grad_norm=args.max_grad_norm, checkpoint_every=10**9, compile=compiled)
     env = MultiPairEnv(envs.ARMS, spec, [(robot, task)], args.num_envs)
     ppo = TimedPPO(policy, env, config, progress=False)
     start = time.perf_counter()

@@ -202,10 +202,10 @@ def test_splits(suite):
         suite.splits(holdout=[(suite.robots[0], t) for t in suite.tasks])
 
 
-@pytest.mark.parametrize("task", ["ReachRed", "Push"])
-def test_arms_observations_are_rotation_invariant(task):
+@pytest.mark.parametrize("robot,task", [("Arm2", "ReachRed"), ("Arm3", "Push"), ("Arm4", "ReachBlue")])
+def test_arms_observations_are_rotation_invariant(robot, task):
     """Turning the base and every object by the same angle leaves the observation unchanged."""
-    core = ArmCore("Arm3", task, 4)
+    core = ArmCore(robot, task, 4)
     core.reset(np.ones(4, bool), np.random.default_rng(0))
     before = core.obs()
     turn = np.array([0.3, -2.0, 3.0, 1.0])
