@@ -43,11 +43,12 @@ class ExperimentConfig:
     """also evaluate an untrained modular policy (reference for final distance)"""
     interface_dim: int = INTERFACE_DIM
     """width of the task→robot interface"""
-    interface_dropout: float = 0.2
-    """dropout on the interface while training (Devin et al.'s regulariser)"""
-    dropout_mode: Literal["update", "replay"] = "update"
+    interface_dropout: float = 0.0
+    """dropout on the interface while training (Devin et al.'s regulariser; measured no better, see README)"""
+    dropout_mode: Literal["update", "replay", "consistency"] = "consistency"
     """update: act with the full interface, drop out in the PPO update; replay: act with dropout masks
-    and replay them in the update (an exact ratio; measured worse, see README)"""
+    and replay them in the update (an exact ratio); consistency: PPO on the full interface plus a penalty
+    on how much dropout changes the actor output (see README for what each measured)"""
     out: Path | None = Path("runs/train")
     """output directory (checkpoints, modules, TensorBoard, zero_shot.json, heatmap); None: keep nothing"""
     resume: bool = False
@@ -124,8 +125,9 @@ def run_one(cfg: ExperimentConfig, kind: str, seed: int) -> list[dict]:
         policy = build_policy("modular", SuiteSpec.from_suite(suite), interface_dim=cfg.interface_dim)
     else:
         policy = train_one(cfg, kind, seed)
+    variant = {"interface_dropout": cfg.interface_dropout, "dropout_mode": cfg.dropout_mode} if kind == "modular" else {}
     return [{**r, "split": split_of[(r["robot"], r["task"])], "policy": kind, "seed": seed, "suite": cfg.suite,
-             "actions": "sampled" if cfg.eval_sample else "mean"}
+             "actions": "sampled" if cfg.eval_sample else "mean", **variant}
             for r in evaluate(policy, suite, splits["train"] + splits["holdout"], cfg.eval_episodes,
                               seed=10_000 + seed, deterministic=not cfg.eval_sample)]
 

@@ -20,7 +20,7 @@ from agents.spaces import ObsBatch, SuiteSpec
 from modrl import FixedRouter, ModuleBank, RoutedLayer, Sequential
 
 POLICIES = ("modular", "monolithic")
-DROPOUT_MODES = ("update", "replay")
+DROPOUT_MODES = ("update", "replay", "consistency")
 INTERFACE_DIM = 16  # task → robot interface width (actor and critic each)
 TASK_HIDDEN = (64,)
 ROBOT_HIDDEN = (64, 64)
@@ -31,8 +31,8 @@ class ModularPolicy(nn.Module):
     """Task modules feed robot modules through a fixed-width interface (one for actor, one for critic)."""
 
     def __init__(self, spec: SuiteSpec, interface_dim: int = INTERFACE_DIM, task_hidden: tuple[int, ...] = TASK_HIDDEN,
-                 robot_hidden: tuple[int, ...] = ROBOT_HIDDEN, interface_dropout: float = 0.2,
-                 dropout_mode: str = "update") -> None:
+                 robot_hidden: tuple[int, ...] = ROBOT_HIDDEN, interface_dropout: float = 0.0,
+                 dropout_mode: str = "consistency") -> None:
         super().__init__()
         self.spec, self.interface_dim = spec, interface_dim
         task_bank = ModuleBank("actor_critic", len(spec.tasks), actor_in=0, critic_in=0, shared_in=spec.task_width,
@@ -53,18 +53,39 @@ class ModularPolicy(nn.Module):
     def noise(self, batch_size: int) -> Tensor | None:
         """Interface dropout masks [B, 2·interface] to act with, in `dropout_mode="replay"` (else None).
 
-        PPO stores them with the rollout and replays them in the update. In the default mode,
-        "update", the policy acts with the full interface and dropout acts only in the update
-        (through `nn.Dropout` in train mode); see the README for what each mode measured."""
+        PPO stores them with the rollout and replays them in the update. In mode "update" the
+        policy acts with the full interface and dropout acts only in the update (through
+        `nn.Dropout` in train mode); in mode "consistency" PPO sees the full interface only and
+        dropout enters through `regulariser`. See the README for what each mode measured."""
         if self.dropout_mode != "replay" or self.dropout.p == 0.0:
             return None
+        return self._masks(batch_size)
+
+    def _masks(self, batch_size: int) -> Tensor:
         p = self.dropout.p
         return torch.bernoulli(torch.full((batch_size, 2 * self.interface_dim), 1.0 - p)) / (1.0 - p)
+
+    def regulariser(self, obs: ObsBatch, actor_out: Tensor) -> Tensor | None:
+        """Mode "consistency": KL(π(full interface) ‖ π(dropped-out interface)), the full policy held
+        fixed, so robot modules learn to act alike on partial interfaces while PPO's ratio stays exact."""
+        if self.dropout_mode != "consistency" or self.dropout.p == 0.0 or not self.training:
+            return None
+        dropped, _ = self(obs, self._masks(obs.robot.shape[0]))
+        mask = self.action_masks.index_select(0, obs.robot_ids)
+        if self.spec.discrete:
+            full = actor_out.detach().masked_fill(mask == 0, -1e9).log_softmax(-1)
+            drop = dropped.masked_fill(mask == 0, -1e9).log_softmax(-1)
+            return (full.exp() * (full - drop)).sum(-1).mean()
+        var = (2 * self.log_std(obs)).exp().detach()
+        return ((dropped - actor_out.detach()) ** 2 / (2 * var) * mask).sum(-1).mean()
 
     def forward(self, obs: ObsBatch, noise: Tensor | None = None) -> tuple[Tensor, Tensor]:
         """(actor output [B, A], value [B]); `noise`, if given, replaces dropout on the interface."""
         interface, _ = self.task_layer(obs.task, obs.task_ids)
-        interface = interface * noise if noise is not None else self.dropout(interface)
+        if noise is not None:
+            interface = interface * noise
+        elif self.dropout_mode == "update":
+            interface = self.dropout(interface)
         out, _ = self.robot_layer(torch.cat([interface, obs.robot], -1), obs.robot_ids)
         return out[:, :-1], out[:, -1]
 
@@ -118,7 +139,8 @@ class ActionDist:
     """
 
     def __init__(self, policy: nn.Module, obs: ObsBatch, noise: Tensor | None = None) -> None:
-        params, self.value = policy(obs, noise)
+        self.params, self.value = policy(obs, noise)  # actor output: Gaussian mean or logits
+        params = self.params
         self.mask = policy.action_masks.index_select(0, obs.robot_ids)  # float 0/1
         self.discrete = policy.spec.discrete
         if self.discrete:

@@ -79,15 +79,15 @@ def test_resume_after_interruption_matches_uninterrupted_run(tmp_path, monkeypat
 
 
 def test_replayed_dropout_masks_make_the_first_ratio_exact():
-    """In dropout_mode="replay" the update sees the masks the policy acted with: before any
-    gradient step the probability ratio is exactly 1; in "update" mode it is not."""
+    """In dropout_mode="replay" the update sees the masks the policy acted with, and in "consistency"
+    no mask at all: before any gradient step the probability ratio is exactly 1; in "update" mode it is not."""
     suite = envs.ARMS
-    for mode, exact in (("replay", True), ("update", False)):
+    for mode, exact in (("replay", True), ("consistency", True), ("update", False)):
         seed_everything(0)
         policy = ModularPolicy(SuiteSpec.from_suite(suite), interface_dropout=0.5, dropout_mode=mode)
         ppo = _ppo(policy, suite, PAIRS)
         rollout, _, _ = ppo.collect(ppo.envs.reset(0))
-        assert (rollout.noise is not None) == exact
+        assert (rollout.noise is not None) == (mode == "replay")
         policy.train()
         obs = rollout.obs.flatten()
         noise = None if rollout.noise is None else rollout.noise.flatten(0, 1)
@@ -96,6 +96,25 @@ def test_replayed_dropout_masks_make_the_first_ratio_exact():
         assert torch.allclose(new, rollout.log_probs.flatten(), atol=1e-5) == exact
     with pytest.raises(ValueError, match="dropout_mode"):
         ModularPolicy(SuiteSpec.from_suite(suite), dropout_mode="sometimes")
+
+
+@pytest.mark.parametrize("suite", [envs.ARMS, envs.GRID], ids=["arms", "grid"])
+def test_consistency_regulariser_is_a_kl_that_trains_both_module_kinds(suite):
+    spec = SuiteSpec.from_suite(suite)
+    seed_everything(0)
+    policy = ModularPolicy(spec, interface_dropout=0.5, dropout_mode="consistency")
+    for layer in (policy.task_layer, policy.robot_layer):  # a policy that is not near-constant
+        for p in layer.bank.stacked().values():
+            torch.nn.init.normal_(p.data, std=0.5)
+    obs = MultiPairEnv(suite, spec, suite.splits()["train"][:3], 4).reset(0)
+    dist = ActionDist(policy.train(), obs)
+    kl = policy.regulariser(obs, dist.params)
+    assert kl.item() > 0
+    kl.backward()
+    for layer in (policy.task_layer, policy.robot_layer):
+        assert any(p.grad is not None and p.grad.abs().sum() > 0 for p in layer.bank.stacked().values())
+    assert policy.eval().regulariser(obs, dist.params) is None  # only while training
+    assert ModularPolicy(spec, dropout_mode="update").train().regulariser(obs, dist.params) is None
 
 
 def test_ppo_trains_through_one_flat_buffer_and_says_when_it_is_broken():
