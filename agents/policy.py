@@ -65,19 +65,19 @@ class ModularPolicy(nn.Module):
         p = self.dropout.p
         return torch.bernoulli(torch.full((batch_size, 2 * self.interface_dim), 1.0 - p)) / (1.0 - p)
 
-    def regulariser(self, obs: ObsBatch, actor_out: Tensor) -> Tensor | None:
-        """Mode "consistency": KL(π(full interface) ‖ π(dropped-out interface)), the full policy held
-        fixed, so robot modules learn to act alike on partial interfaces while PPO's ratio stays exact."""
+    def regulariser(self, obs: ObsBatch, dist: "ActionDist") -> Tensor | None:
+        """Mode "consistency": KL(π(full interface) ‖ π(dropped-out interface)), with `dist` the full
+        policy on `obs` held fixed, so robot modules learn to act alike on partial interfaces while
+        PPO's ratio stays exact."""
         if self.dropout_mode != "consistency" or self.dropout.p == 0.0 or not self.training:
             return None
         dropped, _ = self(obs, self._masks(obs.robot.shape[0]))
-        mask = self.action_masks.index_select(0, obs.robot_ids)
         if self.spec.discrete:
-            full = actor_out.detach().masked_fill(mask == 0, -1e9).log_softmax(-1)
-            drop = dropped.masked_fill(mask == 0, -1e9).log_softmax(-1)
+            full = dist.dist.logits.detach()  # already masked and normalised
+            drop = dropped.masked_fill(dist.mask == 0, -1e9).log_softmax(-1)
             return (full.exp() * (full - drop)).sum(-1).mean()
-        var = (2 * self.log_std(obs)).exp().detach()
-        return ((dropped - actor_out.detach()) ** 2 / (2 * var) * mask).sum(-1).mean()
+        var = dist.std.detach() ** 2
+        return ((dropped - dist.mean.detach()) ** 2 / (2 * var) * dist.mask).sum(-1).mean()
 
     def forward(self, obs: ObsBatch, noise: Tensor | None = None) -> tuple[Tensor, Tensor]:
         """(actor output [B, A], value [B]); `noise`, if given, replaces dropout on the interface."""
@@ -139,8 +139,7 @@ class ActionDist:
     """
 
     def __init__(self, policy: nn.Module, obs: ObsBatch, noise: Tensor | None = None) -> None:
-        self.params, self.value = policy(obs, noise)  # actor output: Gaussian mean or logits
-        params = self.params
+        params, self.value = policy(obs, noise)
         self.mask = policy.action_masks.index_select(0, obs.robot_ids)  # float 0/1
         self.discrete = policy.spec.discrete
         if self.discrete:

@@ -327,7 +327,7 @@ class PPO:
         entropy = dist.entropy().mean()
         loss = pg_loss - cfg.ent_coef * entropy + cfg.vf_coef * v_loss
         regulariser = getattr(self.policy, "regulariser", None)  # e.g. ModularPolicy's dropout consistency
-        extra = regulariser(mb.obs, dist.params) if regulariser else None
+        extra = regulariser(mb.obs, dist) if regulariser else None
         if extra is not None:
             loss = loss + extra
         return loss, StepStats(pg_loss.detach(), v_loss.detach(), entropy.detach(), log_ratio.detach())

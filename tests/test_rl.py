@@ -108,13 +108,13 @@ def test_consistency_regulariser_is_a_kl_that_trains_both_module_kinds(suite):
             torch.nn.init.normal_(p.data, std=0.5)
     obs = MultiPairEnv(suite, spec, suite.splits()["train"][:3], 4).reset(0)
     dist = ActionDist(policy.train(), obs)
-    kl = policy.regulariser(obs, dist.params)
+    kl = policy.regulariser(obs, dist)
     assert kl.item() > 0
     kl.backward()
     for layer in (policy.task_layer, policy.robot_layer):
         assert any(p.grad is not None and p.grad.abs().sum() > 0 for p in layer.bank.stacked().values())
-    assert policy.eval().regulariser(obs, dist.params) is None  # only while training
-    assert ModularPolicy(spec, dropout_mode="update").train().regulariser(obs, dist.params) is None
+    assert policy.eval().regulariser(obs, dist) is None  # only while training
+    assert ModularPolicy(spec, dropout_mode="update").train().regulariser(obs, dist) is None
 
 
 def test_ppo_trains_through_one_flat_buffer_and_says_when_it_is_broken():
