@@ -23,7 +23,7 @@ class StepResult:
     reward: Tensor  # [N]
     terminated: Tensor  # [N] bool
     truncated: Tensor  # [N] bool
-    final_obs: ObsBatch | None  # last observations of the rows whose episode ended (rows of `ended`)
+    final_obs: ObsBatch | None  # last observations of the rows whose episode ended (rows of `ended`); None if none did
     ended: Tensor  # [N] bool
     success: Tensor  # [N] bool, meaningful where `ended`
     distance: Tensor  # [N] float, task distance at episode end, meaningful where `ended`
@@ -48,16 +48,9 @@ class MultiPairEnv:
 
     def _batch(self, robot: list[np.ndarray], task: list[np.ndarray], rows: Tensor | None = None) -> ObsBatch:
         """Pad each pair's robot and task observations to the suite's widths and stack them."""
-        n = sum(len(x) for x in robot)
-        r = np.zeros((n, self.spec.robot_width), np.float32)
-        t = np.zeros((n, self.spec.task_width), np.float32)
-        start = 0
-        for xr, xt in zip(robot, task):
-            r[start : start + len(xr), : xr.shape[1]] = xr
-            t[start : start + len(xt), : xt.shape[1]] = xt
-            start += len(xr)
         ids = slice(None) if rows is None else rows
-        return ObsBatch(torch.from_numpy(r), torch.from_numpy(t), self.robot_ids[ids], self.task_ids[ids])
+        return ObsBatch(_padded(robot, self.spec.robot_width), _padded(task, self.spec.task_width),
+                        self.robot_ids[ids], self.task_ids[ids])
 
     def reset(self, seed: int) -> ObsBatch:
         """Reset every copy. A pair's seed depends on its names, not its position, so a pair
@@ -68,12 +61,14 @@ class MultiPairEnv:
 
     def step(self, actions: Tensor) -> StepResult:
         """Step with padded actions [N, A] (continuous, clipped to [-1, 1]) or [N] (discrete)."""
-        actions = actions.detach().cpu().numpy()
+        actions = actions.detach().cpu()
+        actions = actions.long().numpy() if self.spec.discrete else actions.clamp(-1, 1).numpy()
         robot, task, rewards, terms, truncs = [], [], [], [], []
         final_robot, final_task, success, distance = [], [], [], []
         for p, env in enumerate(self.envs):
             rows = actions[p * self.num_envs : (p + 1) * self.num_envs]
-            rows = rows.astype(np.int64) if self.spec.discrete else np.clip(rows[:, : self.action_dims[p]], -1, 1)
+            if not self.spec.discrete:
+                rows = rows[:, : self.action_dims[p]]
             obs, reward, term, trunc, info = env.step(rows)
             robot.append(obs["robot"]), task.append(obs["task"])
             rewards.append(reward), terms.append(term), truncs.append(trunc)
@@ -86,18 +81,17 @@ class MultiPairEnv:
                 final_robot.append(np.stack([o["robot"] for o in last]))
                 final_task.append(np.stack([o["task"] for o in last]))
             success.append(s), distance.append(d)
-        ended = torch.from_numpy(np.concatenate(terms) | np.concatenate(truncs))
+        terminated, truncated = _joined(terms), _joined(truncs)
+        ended = torch.from_numpy(terminated | truncated)
         final_obs = None
         if final_robot:
             final_obs = self._batch(final_robot, final_task, ended.nonzero().flatten())
         return StepResult(
             obs=self._batch(robot, task),
-            reward=torch.from_numpy(np.concatenate(rewards).astype(np.float32)),
-            terminated=torch.from_numpy(np.concatenate(terms)),
-            truncated=torch.from_numpy(np.concatenate(truncs)),
+            reward=torch.from_numpy(_joined(rewards).astype(np.float32, copy=False)),
+            terminated=torch.from_numpy(terminated), truncated=torch.from_numpy(truncated),
             final_obs=final_obs, ended=ended,
-            success=torch.from_numpy(np.concatenate(success)),
-            distance=torch.from_numpy(np.concatenate(distance)),
+            success=torch.from_numpy(_joined(success)), distance=torch.from_numpy(_joined(distance)),
         )
 
     def pair_of_row(self) -> list[tuple[str, str]]:
@@ -106,3 +100,20 @@ class MultiPairEnv:
     def close(self) -> None:
         for env in self.envs:
             env.close()
+
+
+def _joined(parts: list[np.ndarray]) -> np.ndarray:
+    """The pairs' arrays end to end (one pair: its own array, no copy)."""
+    return parts[0] if len(parts) == 1 else np.concatenate(parts)
+
+
+def _padded(parts: list[np.ndarray], width: int) -> Tensor:
+    """The pairs' [n_i, w_i] float arrays zero-padded to `width` columns and stacked: [sum n_i, width]."""
+    if len(parts) == 1 and parts[0].shape[1] == width and parts[0].dtype == np.float32:
+        return torch.from_numpy(np.ascontiguousarray(parts[0]))
+    out = np.zeros((sum(len(x) for x in parts), width), np.float32)
+    start = 0
+    for x in parts:
+        out[start : start + len(x), : x.shape[1]] = x
+        start += len(x)
+    return torch.from_numpy(out)

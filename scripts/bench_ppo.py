@@ -12,8 +12,11 @@ lambda, clip (also on the value, as modrl does), entropy and value coefficients,
 total timesteps (rounded down to whole rollouts). SB3's net_arch copies our modules' depth and
 widths: pi = vf = task hidden + [interface] + robot hidden, tanh, separate actor and critic.
 
-modrl runs twice: eager, and with `PPOConfig(compile=True)` (the minibatch loss and its backward
-`torch.compile`d; the compilation time counts in its seconds).
+modrl runs three times: eager; with `PPOConfig(compile=True)` (the minibatch loss and its backward
+`torch.compile`d; the compilation counts in its seconds) on an empty compile cache ("compile"); and
+compiled again in a new process that finds the cache the first compiled run left ("compile-warm":
+what every later run on the same machine pays, e.g. each seed of a sweep). Each compiled run is its
+own spawned process, and the cache is a fresh temporary directory, removed at the end.
 
 Prints steps/second of each and the ratio modrl / sb3 (target >= 2), the seconds spent in rollouts and
 in updates (and in the first update, which holds the compilation) and the milliseconds per minibatch
@@ -21,13 +24,18 @@ gradient step after the first update, the mean episode return over the last 10%
 of training, and a deterministic evaluation of each on the same seeds.
 
     python scripts/bench_ppo.py [--pair Arm3:ReachRed] [--timesteps 200000] [--threads 1] [--json out.json]
-                                [--modrl eager compile]
+                                [--modrl eager compile compile-warm]
 """
 
 from __future__ import annotations
 
 import json
+import multiprocessing
+import os
+import shutil
+import tempfile
 import time
+from concurrent.futures import ProcessPoolExecutor
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -93,8 +101,9 @@ class Args:
     """seed of the evaluation env"""
     sb3_env: Literal["native", "dummy"] = "native"
     """SB3's env: the native vector env through an adapter, or make_vec_env's DummyVecEnv"""
-    modrl: tuple[Literal["eager", "compile"], ...] = ("eager", "compile")
-    """modrl variants to run: eager PyTorch and/or PPOConfig(compile=True)"""
+    modrl: tuple[Literal["eager", "compile", "compile-warm"], ...] = ("eager", "compile", "compile-warm")
+    """modrl variants to run: eager PyTorch, PPOConfig(compile=True) on an empty compile cache, and
+    compiled again on the cache "compile" left (needs "compile")"""
     json: Path | None = None
     """also write the figures to this JSON file"""
 
@@ -274,6 +283,17 @@ def train_modrl(args: Args, robot: str, task: str, total: int, compiled: bool = 
                                                                      args.eval_episodes, args.eval_seed)}
 
 
+def train_modrl_compiled(args: Args, robot: str, task: str, total: int) -> dict[str, Any]:
+    torch.set_num_threads(args.threads)
+    return train_modrl(args, robot, task, total, compiled=True)
+
+
+def in_fresh_process(fn, *args):
+    """fn(*args) in a new spawned process: no compiled code or Dynamo state carried over from this one."""
+    with ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn")) as pool:
+        return pool.submit(fn, *args).result()
+
+
 def train_sb3(args: Args, robot: str, task: str, total: int) -> dict[str, Any]:
     env_id = envs.ARMS.env_id(robot, task)
     if args.sb3_env == "native":
@@ -309,18 +329,31 @@ def main(args: Args) -> dict[str, Any]:
     if args.timesteps < batch or batch % args.num_minibatches:
         raise ValueError(f"need timesteps >= num_envs*num_steps = {batch}, divisible into {args.num_minibatches} minibatches")
     total = args.timesteps // batch * batch
-    if not args.modrl:
-        raise ValueError("give at least one modrl variant: eager and/or compile")
-    results = {("modrl" if v == "eager" else "modrl_compile"): train_modrl(args, robot, task, total, v == "compile")
-               for v in dict.fromkeys(args.modrl)}
+    variants = [v for v in ("eager", "compile", "compile-warm") if v in args.modrl]
+    if not variants:
+        raise ValueError("give at least one modrl variant: eager, compile, compile-warm")
+    if "compile-warm" in variants and "compile" not in variants:
+        raise ValueError("compile-warm runs on the cache that compile leaves: give both")
+    results: dict[str, dict[str, Any]] = {}
+    cache = tempfile.mkdtemp(prefix="modrl-bench-compile-cache-")
+    os.environ["TORCHINDUCTOR_CACHE_DIR"] = cache  # inherited by the spawned compiled runs
+    try:
+        for variant in variants:
+            name = {"eager": "modrl", "compile": "modrl_compile", "compile-warm": "modrl_compile_warm"}[variant]
+            if variant == "eager":
+                results[name] = train_modrl(args, robot, task, total)
+            else:
+                results[name] = in_fresh_process(train_modrl_compiled, args, robot, task, total)
+    finally:
+        shutil.rmtree(cache, ignore_errors=True)
     results["sb3"] = train_sb3(args, robot, task, total)
     ratios = {name: r["sps"] / results["sb3"]["sps"] for name, r in results.items() if name != "sb3"}
     print(f"pair {robot}:{task}, {total} steps each, {args.num_envs} envs x {args.num_steps} steps, "
           f"torch threads {args.threads}, sb3 env {args.sb3_env}")
-    print(f"{'':13} {'steps/s':>9} {'seconds':>8} {'rollouts s':>10} {'updates s':>9} {'1st update s':>12} "
+    print(f"{'':18} {'steps/s':>9} {'seconds':>8} {'rollouts s':>10} {'updates s':>9} {'1st update s':>12} "
           f"{'ms/minibatch':>12} {'return (last 10%)':>18} {'eval return (det.)':>19}")
     for name, r in results.items():
-        print(f"{name:13} {r['sps']:9.0f} {r['seconds']:8.1f} {r['rollout_seconds']:10.1f} {r['update_seconds']:9.1f} "
+        print(f"{name:18} {r['sps']:9.0f} {r['seconds']:8.1f} {r['rollout_seconds']:10.1f} {r['update_seconds']:9.1f} "
               f"{r['first_update_seconds']:12.2f} {r['ms_per_minibatch_step']:12.2f} "
               f"{r['train_return_last10pct']:18.2f} {r['eval_return']:19.2f}")
     print("(ms/minibatch: one gradient step, over the updates after the first)")

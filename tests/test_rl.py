@@ -14,7 +14,7 @@ from agents.evaluate import evaluate
 from agents.experiment import ExperimentConfig, run
 from agents.multipair import MultiPairEnv
 from agents.policy import ActionDist, ModularPolicy, MonolithicPolicy, build_policy
-from agents.ppo import PPO, PPOConfig, seed_everything
+from agents.ppo import PPO, PPOConfig, gae, seed_everything
 from agents.recombine import load_policy, save_modules
 from agents.spaces import SuiteSpec
 
@@ -26,6 +26,23 @@ def _ppo(policy, suite, pairs, run_dir=None, **overrides) -> PPO:
     cfg = PPOConfig(**(TINY | {"total_timesteps": 4 * len(pairs) * 4 * 16} | overrides))
     return PPO(policy, MultiPairEnv(suite, SuiteSpec.from_suite(suite), pairs, cfg.num_envs), cfg,
                run_dir, progress=False)
+
+
+def test_gae_sums_discounted_td_errors_up_to_each_episode_end():
+    torch.manual_seed(0)
+    T, N, gamma, lam = 7, 3, 0.9, 0.8
+    rewards, values, next_value = torch.randn(T, N), torch.randn(T, N), torch.randn(N)
+    ended = torch.rand(T, N) < 0.3
+    following = torch.cat([values[1:], next_value[None]])
+    delta = rewards + gamma * following * (~ended).float() - values
+    expected = torch.zeros(T, N)
+    for n in range(N):
+        for t in range(T):  # sum over l of (gamma lam)^l delta[t + l], stopping after the step that ends an episode
+            for k in range(t, T):
+                expected[t, n] += (gamma * lam) ** (k - t) * delta[k, n]
+                if ended[k, n]:
+                    break
+    torch.testing.assert_close(gae(rewards, values, next_value, ended, gamma, lam), expected)
 
 
 def _params(policy) -> torch.Tensor:
