@@ -199,7 +199,7 @@ def test_gaussian_matches_torch_distributions_on_each_robots_own_entries():
     torch.testing.assert_close(dist.entropy(), (reference.entropy() * dist.mask).sum(-1))
 
 
-def test_compiled_update_matches_the_eager_one():
+def test_compiled_update_and_acting_match_the_eager_ones():
     """`compile=True` runs the same loss: one update from the same rollout lands on the same parameters."""
     results = []
     for compile_ in (False, True):
@@ -214,6 +214,15 @@ def test_compiled_update_matches_the_eager_one():
     (eager, eager_losses), (compiled, compiled_losses) = results
     torch.testing.assert_close(compiled, eager, rtol=1e-4, atol=1e-5)
     assert compiled_losses["value_loss"] == pytest.approx(eager_losses["value_loss"], rel=1e-4)
+    # compiled acting draws its own random numbers, but scores them as the eager policy does
+    policy.eval()
+    obs = ppo.envs.reset(3)
+    with torch.no_grad():
+        action, log_prob, value = ppo._acting(obs, None)
+        dist = ActionDist(policy, obs)
+    torch.testing.assert_close(log_prob, dist.log_prob(action), rtol=1e-4, atol=1e-4)
+    torch.testing.assert_close(value, dist.value, rtol=1e-4, atol=1e-5)
+    assert torch.equal(action, action * dist.mask)  # padded action entries stay zero
 
 
 def test_evaluate_reports_one_episode_per_copy():
