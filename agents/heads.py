@@ -17,7 +17,7 @@ import torch
 from torch import Tensor, nn
 
 from modrl.modules.base import Module, check_features, check_positive
-from modrl.modules.mlp import ACTIVATIONS, MLP
+from modrl.modules.mlp import ACTIVATIONS, MLP, make_activation
 from modrl.registry import register_module
 
 
@@ -38,6 +38,7 @@ class ActorCriticModule(Module):
                  hidden: list[int] | tuple[int, ...] = (64, 64), activation: str = "tanh",
                  final_activation: bool = False, log_std: bool = False, init_log_std: float = 0.0) -> None:
         hidden = [int(h) for h in hidden]
+        make_activation(activation)  # fail early on an unknown name
         check_positive(actor_out=actor_out, critic_out=critic_out, **{f"hidden[{i}]": h for i, h in enumerate(hidden)})
         if min(actor_in, critic_in, shared_in) < 0 or actor_in + shared_in == 0 or critic_in + shared_in == 0:
             raise ValueError(f"bad input sizes actor_in={actor_in}, critic_in={critic_in}, shared_in={shared_in}")
@@ -100,6 +101,8 @@ class ActorCriticModule(Module):
 
     def forward(self, x: Tensor) -> Tensor:
         check_features(x, self.in_features, "ActorCriticModule")
+        if x.dim() != 2:
+            raise ValueError(f"ActorCriticModule expects inputs [B, {self.in_features}], got {tuple(x.shape)}")
         return self.apply(dict(self.named_parameters()), x)
 
     stacks = True

@@ -35,6 +35,9 @@ from agents.spaces import ObsBatch
 from modrl.flat import clip_grad_norm_, flatten_parameters, is_flat
 
 
+CHECKPOINT_FORMAT = 2  # 2: one flat parameter buffer, actor and critic layers stacked
+
+
 @dataclass
 class PPOConfig:
     seed: tyro.conf.Suppress[int] = 1
@@ -147,13 +150,13 @@ def gae(rewards: Tensor, values: Tensor, next_value: Tensor, ended: Tensor, gamm
     per-op cost on [N] rows is a fraction of torch's."""
     following = torch.cat([values[1:], next_value.unsqueeze(0)])
     going_on = (~ended).float()
-    delta = (rewards + gamma * following * going_on - values).numpy()
-    decay = (gamma * lam * going_on).numpy()
+    delta = (rewards + gamma * following * going_on - values).detach().cpu().numpy()
+    decay = (gamma * lam * going_on).cpu().numpy()
     advantages = np.empty_like(delta)
     last = np.zeros_like(delta[0])
     for t in range(len(delta) - 1, -1, -1):
         last = advantages[t] = delta[t] + decay[t] * last
-    return torch.from_numpy(advantages)
+    return torch.from_numpy(advantages).to(rewards.device)
 
 
 def seed_everything(seed: int) -> None:
@@ -195,7 +198,8 @@ class PPO:
         if self.checkpoint_path is None:
             return
         self.run_dir.mkdir(parents=True, exist_ok=True)
-        state = {"policy": self.policy.state_dict(), "optimizer": self.optimizer.state_dict(), "update": self.update,
+        state = {"format": CHECKPOINT_FORMAT, "policy": self.policy.state_dict(), "optimizer": self.optimizer.state_dict(),
+                 "update": self.update,
                  "config": json.dumps(asdict(self.config)), "history": json.dumps(self.history)}
         tmp = self.checkpoint_path.with_suffix(".tmp")
         torch.save(state, tmp)
@@ -210,9 +214,9 @@ class PPO:
         for key in ("seed", "num_envs", "num_steps", "checkpoint_every"):
             if saved[key] != getattr(self.config, key):
                 raise ValueError(f"cannot resume: checkpoint has {key}={saved[key]}, this run {getattr(self.config, key)}")
-        if len(state["optimizer"]["param_groups"][0]["params"]) != 1:
-            raise ValueError(f"cannot resume: {self.checkpoint_path} was written before PPO trained one flat "
-                             "parameter buffer; start the run again")
+        if state.get("format") != CHECKPOINT_FORMAT:  # e.g. per-tensor Adam state, or unstacked actor-critic layers
+            raise ValueError(f"cannot resume: {self.checkpoint_path} was written by an earlier modrl whose parameter "
+                             "layout differs; start the run again")
         self.policy.load_state_dict(state["policy"])
         self.optimizer.load_state_dict(state["optimizer"])
         self.update, self.history = state["update"], json.loads(state["history"])

@@ -49,6 +49,7 @@ from torch import Tensor, nn
 
 import agents.heads  # noqa: F401  (registers the "actor_critic" module kind)
 from agents.policy import INTERFACE_DIM, ROBOT_HIDDEN, TASK_HIDDEN
+from agents.recombine import check_origin, origin
 from agents.spaces import SuiteSpec
 from envs import get_suite
 from modrl import Module, build_module, load_module, save_module
@@ -188,6 +189,7 @@ class SB3ModularPolicy(MultiInputActorCriticPolicy):
         if not path.exists():
             have = sorted(p.stem for p in (Path(directory) / role).glob("*.pt"))
             raise FileNotFoundError(f"no {role} module {name!r} under {Path(directory) / role}; found {have}")
+        check_origin(path, self.suite_name)
         module = load_module(path)
         config = module.config
         if module.kind != "actor_critic":
@@ -231,7 +233,7 @@ def save_modules(policy: SB3ModularPolicy, directory: str | Path) -> list[Path]:
     """`directory/robot/<Robot>.pt` and `directory/task/<Task>.pt`, the layout of `agents.recombine`."""
     if not isinstance(policy, SB3ModularPolicy):
         raise TypeError(f"save_modules needs an SB3ModularPolicy (model.policy), got {type(policy).__name__}")
-    return [save_module(module, Path(directory) / role / f"{name}.pt", name=name, suite=policy.suite_name, role=role)
+    return [save_module(module, Path(directory) / role / f"{name}.pt", name=name, **origin(policy.suite_name), role=role)
             for role, (name, module) in policy.modules_by_role.items()]
 
 

@@ -49,6 +49,11 @@ class Suite:
         """Every (robot, task) pair, robot-major."""
         return [(r, t) for r in self.robots for t in self.tasks]
 
+    @property
+    def id_format(self) -> str:
+        """The ids' pattern, e.g. "modrl/{robot}-{task}-v1": its version changes when observations do."""
+        return self._id_format
+
     def env_id(self, robot: str, task: str) -> str:
         """The registered gymnasium id of a pair."""
         self.check(robot, task)

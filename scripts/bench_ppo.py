@@ -12,14 +12,14 @@ lambda, clip (also on the value, as modrl does), entropy and value coefficients,
 total timesteps (rounded down to whole rollouts). SB3's net_arch copies our modules' depth and
 widths: pi = vf = task hidden + [interface] + robot hidden, tanh, separate actor and critic.
 
-modrl runs three times: eager; with `PPOConfig(compile=True)` (the minibatch loss and its backward
-`torch.compile`d; the compilation counts in its seconds) on an empty compile cache ("compile"); and
+modrl runs three times: eager; with `PPOConfig(compile=True)` (acting, and the minibatch loss with its
+backward, `torch.compile`d; the compilation counts in its seconds) on an empty compile cache ("compile"); and
 compiled again in a new process that finds the cache the first compiled run left ("compile-warm":
 what every later run on the same machine pays, e.g. each seed of a sweep). Each compiled run is its
 own spawned process, and the cache is a fresh temporary directory, removed at the end.
 
 Prints steps/second of each and the ratio modrl / sb3 (target >= 2), the seconds spent in rollouts and
-in updates (and in the first update, which holds the compilation) and the milliseconds per minibatch
+in updates (and in the first of each, which hold the compilation) and the milliseconds per minibatch
 gradient step after the first update, the mean episode return over the last 10%
 of training, and a deterministic evaluation of each on the same seeds.
 
@@ -177,18 +177,19 @@ def timing(seconds: dict[str, float], key: str):
 
 
 def new_seconds() -> dict[str, float | None]:
-    """Seconds in rollouts, in updates, and in the first update (None until it ran)."""
-    return {"rollout": 0.0, "update": 0.0, "first_update": None}
+    """Seconds in rollouts and in updates, and in the first of each (None until it ran)."""
+    return {"rollout": 0.0, "update": 0.0, "first_rollout": None, "first_update": None}
 
 
 @contextmanager
-def update_timing(seconds: dict[str, float | None]) -> Iterator[None]:
-    """Time an update; the first one also apart (it holds a compiled loss's compilation)."""
-    before = seconds["update"]
-    with timing(seconds, "update"):
+def phase_timing(seconds: dict[str, float | None], phase: str) -> Iterator[None]:
+    """Time a rollout or an update; the first one also apart (it holds the compilation, or the
+    loading of compiled code from the cache)."""
+    before = seconds[phase]
+    with timing(seconds, phase):
         yield
-    if seconds["first_update"] is None:
-        seconds["first_update"] = seconds["update"] - before
+    if seconds[f"first_{phase}"] is None:
+        seconds[f"first_{phase}"] = seconds[phase] - before
 
 
 class TimedPPO(PPO):
@@ -199,11 +200,11 @@ class TimedPPO(PPO):
         self.seconds = new_seconds()
 
     def collect(self, obs):
-        with timing(self.seconds, "rollout"):
+        with phase_timing(self.seconds, "rollout"):
             return super().collect(obs)
 
     def learn(self, rollout):
-        with update_timing(self.seconds):
+        with phase_timing(self.seconds, "update"):
             return super().learn(rollout)
 
 
@@ -215,20 +216,21 @@ class TimedSB3PPO(SB3PPO):
         self.seconds = new_seconds()
 
     def collect_rollouts(self, *args, **kwargs):
-        with timing(self.seconds, "rollout"):
+        with phase_timing(self.seconds, "rollout"):
             return super().collect_rollouts(*args, **kwargs)
 
     def train(self) -> None:
-        with update_timing(self.seconds):
+        with phase_timing(self.seconds, "update"):
             super().train()
 
 
 def split_times(seconds: dict[str, float], updates: int, args: Args) -> dict[str, float]:
-    """Rollout and update seconds, the first update's seconds, and milliseconds per minibatch
-    gradient step over the updates after the first."""
+    """Rollout and update seconds, the first rollout's and the first update's, and milliseconds per
+    minibatch gradient step over the updates after the first."""
     steps = (updates - 1) * args.update_epochs * args.num_minibatches
     first = seconds["first_update"] or 0.0
-    return {"rollout_seconds": seconds["rollout"], "update_seconds": seconds["update"], "first_update_seconds": first,
+    return {"rollout_seconds": seconds["rollout"], "update_seconds": seconds["update"],
+            "first_rollout_seconds": seconds["first_rollout"] or 0.0, "first_update_seconds": first,
             "ms_per_minibatch_step": 1000 * (seconds["update"] - first) / steps if steps else float("nan")}
 
 
@@ -335,7 +337,7 @@ def main(args: Args) -> dict[str, Any]:
     if "compile-warm" in variants and "compile" not in variants:
         raise ValueError("compile-warm runs on the cache that compile leaves: give both")
     results: dict[str, dict[str, Any]] = {}
-    cache = tempfile.mkdtemp(prefix="modrl-bench-compile-cache-")
+    cache, user_cache = tempfile.mkdtemp(prefix="modrl-bench-compile-cache-"), os.environ.get("TORCHINDUCTOR_CACHE_DIR")
     os.environ["TORCHINDUCTOR_CACHE_DIR"] = cache  # inherited by the spawned compiled runs
     try:
         for variant in variants:
@@ -346,15 +348,19 @@ def main(args: Args) -> dict[str, Any]:
                 results[name] = in_fresh_process(train_modrl_compiled, args, robot, task, total)
     finally:
         shutil.rmtree(cache, ignore_errors=True)
+        if user_cache is None:
+            os.environ.pop("TORCHINDUCTOR_CACHE_DIR")
+        else:
+            os.environ["TORCHINDUCTOR_CACHE_DIR"] = user_cache
     results["sb3"] = train_sb3(args, robot, task, total)
     ratios = {name: r["sps"] / results["sb3"]["sps"] for name, r in results.items() if name != "sb3"}
     print(f"pair {robot}:{task}, {total} steps each, {args.num_envs} envs x {args.num_steps} steps, "
           f"torch threads {args.threads}, sb3 env {args.sb3_env}")
-    print(f"{'':18} {'steps/s':>9} {'seconds':>8} {'rollouts s':>10} {'updates s':>9} {'1st update s':>12} "
+    print(f"{'':18} {'steps/s':>9} {'seconds':>8} {'rollouts s':>10} {'(1st)':>6} {'updates s':>9} {'(1st)':>6} "
           f"{'ms/minibatch':>12} {'return (last 10%)':>18} {'eval return (det.)':>19}")
     for name, r in results.items():
-        print(f"{name:18} {r['sps']:9.0f} {r['seconds']:8.1f} {r['rollout_seconds']:10.1f} {r['update_seconds']:9.1f} "
-              f"{r['first_update_seconds']:12.2f} {r['ms_per_minibatch_step']:12.2f} "
+        print(f"{name:18} {r['sps']:9.0f} {r['seconds']:8.1f} {r['rollout_seconds']:10.1f} {r['first_rollout_seconds']:6.2f} "
+              f"{r['update_seconds']:9.1f} {r['first_update_seconds']:6.2f} {r['ms_per_minibatch_step']:12.2f} "
               f"{r['train_return_last10pct']:18.2f} {r['eval_return']:19.2f}")
     print("(ms/minibatch: one gradient step, over the updates after the first)")
     for name, ratio in ratios.items():

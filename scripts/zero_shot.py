@@ -51,7 +51,7 @@ def main(args: ZeroShotArgs) -> list[dict]:
     robots = list(dict.fromkeys(r for r, _ in pairs))
     tasks = list(dict.fromkeys(t for _, t in pairs))
     spec = SuiteSpec.from_suite(suite)
-    policy = load_policy(spec, robots_from, tasks_from, robots, tasks)
+    policy = load_policy(spec, robots_from, tasks_from, robots, tasks, args.suite)
     records = [r | {"split": "evaluated", "policy": "modular", "seed": args.seed, "suite": args.suite,
                     "actions": "sampled" if args.sample else "mean"}
                for r in evaluate(policy, suite, pairs, args.episodes, args.seed, deterministic=not args.sample)]

@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import json
 import math
+import os
+
+import pytest
 
 
 def test_bench_routing_reports_both_ratios(script, tmp_path):
@@ -34,6 +37,20 @@ def test_bench_ppo_trains_both_and_reports_the_ratio(script, tmp_path):
         assert 0 < r["rollout_seconds"] and 0 < r["update_seconds"] and r["ms_per_minibatch_step"] > 0
         assert r["rollout_seconds"] + r["update_seconds"] <= r["seconds"]
         assert 0 < r["first_update_seconds"] < r["update_seconds"]  # two updates at this size
+        assert 0 < r["first_rollout_seconds"] < r["rollout_seconds"]
+
+
+def test_bench_ppo_compiled_runs_cold_then_warm_in_fresh_processes(script, tmp_path, monkeypatch):
+    bench = script("bench_ppo")
+    monkeypatch.setenv("TORCHINDUCTOR_CACHE_DIR", str(tmp_path / "mine"))
+    out = bench.main(bench.Args(timesteps=2 * 2 * 16, num_envs=2, num_steps=16, num_minibatches=2, update_epochs=1,
+                                eval_episodes=2, modrl=("compile", "compile-warm")))
+    cold, warm = out["modrl_compile"], out["modrl_compile_warm"]
+    assert cold["sps"] > 0 and warm["sps"] > 0
+    assert warm["first_update_seconds"] < cold["first_update_seconds"]  # the warm run found the compiled code
+    assert os.environ["TORCHINDUCTOR_CACHE_DIR"] == str(tmp_path / "mine")  # the user's setting is put back
+    with pytest.raises(ValueError, match="give both"):
+        bench.main(bench.Args(timesteps=2048, modrl=("compile-warm",)))
 
 
 def _numbers(tree) -> list[float]:

@@ -17,6 +17,7 @@ from agents.policy import ActionDist, ModularPolicy, MonolithicPolicy, build_pol
 from agents.ppo import PPO, PPOConfig, gae, seed_everything
 from agents.recombine import load_policy, save_modules
 from agents.spaces import SuiteSpec
+from modrl import read_header, save_module
 
 PAIRS = [("Arm2", "ReachRed"), ("Arm3", "ReachBlue")]
 TINY = dict(num_envs=4, num_steps=16, num_minibatches=2, update_epochs=2, checkpoint_every=2)
@@ -156,6 +157,16 @@ def test_resume_refuses_a_different_config(tmp_path):
         _ppo(policy, envs.ARMS, PAIRS[:1], tmp_path, num_envs=2).train(resume=True)
 
 
+def test_resume_refuses_a_checkpoint_of_an_earlier_layout(tmp_path):
+    policy = MonolithicPolicy(SuiteSpec.from_suite(envs.ARMS))
+    _ppo(policy, envs.ARMS, PAIRS[:1], tmp_path).train()
+    state = torch.load(tmp_path / "checkpoint.pt", weights_only=True)
+    del state["format"]  # as written before the format was recorded
+    torch.save(state, tmp_path / "checkpoint.pt")
+    with pytest.raises(ValueError, match="earlier modrl"):
+        _ppo(policy, envs.ARMS, PAIRS[:1], tmp_path).train(resume=True)
+
+
 def test_modules_save_one_file_each_and_recombine(tmp_path):
     spec = SuiteSpec.from_suite(envs.ARMS)
     seed_everything(0)
@@ -172,6 +183,22 @@ def test_modules_save_one_file_each_and_recombine(tmp_path):
     torch.testing.assert_close(policy.log_std(obs), loaded.log_std(obs))
     with pytest.raises(FileNotFoundError, match="Arm9"):
         load_policy(spec, tmp_path, tmp_path, ["Arm9"], ["Push"])
+
+
+def test_modules_trained_on_other_envs_are_refused(tmp_path):
+    """Files record their suite's versioned env ids; loading for another suite or version fails clearly."""
+    spec = SuiteSpec.from_suite(envs.ARMS)
+    save_modules(ModularPolicy(spec), tmp_path, "arms")
+    assert read_header(tmp_path / "robot" / "Arm2.pt")["metadata"]["env_id_format"] == envs.ARMS.id_format
+    load_policy(spec, tmp_path, tmp_path, ["Arm2"], ["Push"], suite="arms")  # same suite, same version: fine
+    with pytest.raises(ValueError, match="suite 'arms', not 'grid'"):
+        load_policy(spec, tmp_path, tmp_path, ["Arm2"], ["Push"], suite="grid")
+    old = tmp_path / "old"  # a module from an earlier version of the suite (world-frame observations)
+    module = ModularPolicy(spec).task_layer.bank.module(0)
+    save_module(module, old / "task" / "Push.pt", suite="arms", env_id_format="modrl/{robot}-{task}-v0")
+    save_module(ModularPolicy(spec).robot_layer.bank.module(0), old / "robot" / "Arm2.pt", suite="arms")
+    with pytest.raises(ValueError, match="-v0"):
+        load_policy(spec, old, old, ["Arm2"], ["Push"], suite="arms")
 
 
 def test_action_masks_keep_padding_out_of_log_probs():
