@@ -17,9 +17,10 @@ from torch.distributions import Categorical
 
 from agents.heads import ActorCriticModule
 from agents.spaces import ObsBatch, SuiteSpec
-from modrl import FixedRouter, ModuleBank, RoutedLayer, Sequential
+from modrl import FixedRouter, HyperBank, ModuleBank, RoutedLayer, Sequential
 
 POLICIES = ("modular", "monolithic")
+ROLES = ("robot", "task")
 DROPOUT_MODES = ("update", "replay", "consistency")
 INTERFACE_DIM = 16  # task → robot interface width (actor and critic each)
 TASK_HIDDEN = (64,)
@@ -32,15 +33,28 @@ class ModularPolicy(nn.Module):
 
     def __init__(self, spec: SuiteSpec, interface_dim: int = INTERFACE_DIM, task_hidden: tuple[int, ...] = TASK_HIDDEN,
                  robot_hidden: tuple[int, ...] = ROBOT_HIDDEN, interface_dropout: float = 0.0,
-                 dropout_mode: str = "consistency") -> None:
+                 dropout_mode: str = "consistency", hyper_banks: tuple[str, ...] = (), hyper_dim: int = 8) -> None:
+        """`hyper_banks`: roles ("robot", "task") whose modules a `HyperBank` generates from a shared base
+        and one learned code per module (φᵢ = φ₀ + W αᵢ), so they learn from each other's pairs; they are
+        still saved one file per module, as plain modules."""
         super().__init__()
         self.spec, self.interface_dim = spec, interface_dim
-        task_bank = ModuleBank("actor_critic", len(spec.tasks), actor_in=0, critic_in=0, shared_in=spec.task_width,
-                               actor_out=interface_dim, critic_out=interface_dim, hidden=list(task_hidden),
-                               final_activation=True)
-        robot_bank = ModuleBank("actor_critic", len(spec.robots), actor_in=interface_dim, critic_in=interface_dim,
-                                shared_in=spec.robot_width, actor_out=spec.action_width, critic_out=1,
-                                hidden=list(robot_hidden), log_std=not spec.discrete)
+        unknown = set(hyper_banks) - set(ROLES)
+        if unknown:
+            raise ValueError(f"unknown hyper_banks roles {sorted(unknown)}; valid: {list(ROLES)}")
+        self.hyper_banks = tuple(hyper_banks)
+
+        def bank(role: str, size: int, **config) -> ModuleBank:
+            if role in self.hyper_banks:
+                return HyperBank("actor_critic", size, embedding_dim=hyper_dim, **config)
+            return ModuleBank("actor_critic", size, **config)
+
+        task_bank = bank("task", len(spec.tasks), actor_in=0, critic_in=0, shared_in=spec.task_width,
+                         actor_out=interface_dim, critic_out=interface_dim, hidden=list(task_hidden),
+                         final_activation=True)
+        robot_bank = bank("robot", len(spec.robots), actor_in=interface_dim, critic_in=interface_dim,
+                          shared_in=spec.robot_width, actor_out=spec.action_width, critic_out=1,
+                          hidden=list(robot_hidden), log_std=not spec.discrete)
         self.task_layer = RoutedLayer(task_bank, FixedRouter.one_per_task(len(spec.tasks)), Sequential())
         self.robot_layer = RoutedLayer(robot_bank, FixedRouter.one_per_task(len(spec.robots)), Sequential())
         if not 0.0 <= interface_dropout < 1.0:

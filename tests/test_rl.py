@@ -66,6 +66,26 @@ def test_ppo_updates_are_finite_and_change_parameters(suite_name, kind):
     assert not torch.equal(before, _params(policy))
 
 
+def test_hyper_robot_modules_train_and_save_as_plain_modules(tmp_path):
+    """Robot modules generated from a shared base learn with PPO, and their files load into a plain policy."""
+    spec = SuiteSpec.from_suite(envs.ARMS)
+    seed_everything(0)
+    policy = ModularPolicy(spec, hyper_banks=("robot",))
+    assert type(policy.robot_layer.bank).__name__ == "HyperBank"
+    base = policy.robot_layer.bank.base.detach().clone()
+    history = _ppo(policy, envs.ARMS, PAIRS).train()
+    assert all(math.isfinite(r["approx_kl"]) for r in history)
+    assert not torch.equal(base, policy.robot_layer.bank.base.detach())  # the shared base learned
+    save_modules(policy, tmp_path, "arms")
+    loaded = load_policy(spec, tmp_path, tmp_path, list(spec.robots), list(spec.tasks), suite="arms")
+    obs = MultiPairEnv(envs.ARMS, spec, PAIRS, 2).reset(0)
+    policy.eval(), loaded.eval()
+    torch.testing.assert_close(policy(obs)[0], loaded(obs)[0])
+    torch.testing.assert_close(policy.log_std(obs), loaded.log_std(obs))
+    with pytest.raises(ValueError, match="unknown hyper_banks"):
+        ModularPolicy(spec, hyper_banks=("gripper",))
+
+
 def test_resume_after_interruption_matches_uninterrupted_run(tmp_path, monkeypatch):
     suite = envs.ARMS
     seed_everything(3)
