@@ -129,7 +129,8 @@ def run_one(cfg: ExperimentConfig, kind: str, seed: int) -> list[dict]:
         policy = build_policy("modular", SuiteSpec.from_suite(suite), interface_dim=cfg.interface_dim)
     else:
         policy = train_one(cfg, kind, seed)
-    variant = {"interface_dropout": cfg.interface_dropout, "hyper_banks": list(cfg.hyper_banks),
+    variant = {"interface_dim": cfg.interface_dim, "interface_dropout": cfg.interface_dropout,
+               "hyper_banks": list(cfg.hyper_banks),
                "dropout_mode": cfg.dropout_mode if cfg.interface_dropout > 0 else None} if kind == "modular" else {}
     return [{**r, "split": split_of[(r["robot"], r["task"])], "policy": kind, "seed": seed, "suite": cfg.suite,
              "actions": "sampled" if cfg.eval_sample else "mean", **variant}

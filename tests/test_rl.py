@@ -304,8 +304,8 @@ def test_experiment_end_to_end_writes_results(tmp_path, script):
     assert {r["split"] for r in data} == {"train", "holdout"}
     for r in data:
         assert {"robot", "task", "split", "policy", "seed", "success_rate", "final_distance", "episodes"} <= set(r)
-        if r["policy"] == "modular":  # the interface regularisation a modular record was trained with
-            assert (r["interface_dropout"], r["dropout_mode"]) == (0.0, None)
+        if r["policy"] == "modular":  # the interface and module sharing a modular record was trained with
+            assert (r["interface_dim"], r["interface_dropout"], r["dropout_mode"], r["hyper_banks"]) == (16, 0.0, None, [])
     assert (tmp_path / "zero_shot.png").stat().st_size > 1000
     modules = tmp_path / "modular" / "seed1" / "modules"
     assert (modules / "robot" / "Arm4.pt").exists()
