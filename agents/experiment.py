@@ -15,7 +15,7 @@ import torch
 import envs
 from agents.evaluate import evaluate
 from agents.multipair import MultiPairEnv
-from agents.policy import DROPOUT_MODES, INTERFACE_DIM, POLICIES, build_policy
+from agents.policy import DROPOUT_MODES, POLICIES, build_policy, default_interface_dim
 from agents.ppo import PPO, PPOConfig, seed_everything
 from agents.recombine import save_modules
 from agents.report import parse_pairs
@@ -41,8 +41,8 @@ class ExperimentConfig:
     stall just outside the success radius on arms and to loop on grids)"""
     random_baseline: bool = True
     """also evaluate an untrained modular policy (reference for final distance)"""
-    interface_dim: int = INTERFACE_DIM
-    """width of the task→robot interface"""
+    interface_dim: int | None = None
+    """width of the task→robot interface (None: the suite's measured best, 2 on arms, 16 on grid; see README)"""
     interface_dropout: float = 0.0
     """dropout on the interface while training (Devin et al.'s regulariser; measured no better, see README)"""
     dropout_mode: Literal["update", "replay", "consistency"] = "consistency"
@@ -66,6 +66,10 @@ class ExperimentConfig:
 
     def __post_init__(self) -> None:
         envs.get_suite(self.suite)  # unknown suite → ValueError listing the valid ones
+        if self.interface_dim is None:
+            self.interface_dim = default_interface_dim(self.suite)
+        if self.interface_dim < 1:
+            raise ValueError(f"interface_dim must be >= 1, got {self.interface_dim}")
         for policy in self.policy:
             if policy not in POLICIES:
                 raise ValueError(f"unknown policy {policy!r}; valid: {list(POLICIES)}")

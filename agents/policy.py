@@ -23,9 +23,15 @@ POLICIES = ("modular", "monolithic")
 ROLES = ("robot", "task")
 DROPOUT_MODES = ("update", "replay", "consistency")
 INTERFACE_DIM = 16  # task → robot interface width (actor and critic each)
+SUITE_INTERFACE_DIM = {"arms": 2}  # measured best per suite (README): planar arms recombine best through 2 numbers
 TASK_HIDDEN = (64,)
 ROBOT_HIDDEN = (64, 64)
 LOG_SQRT_2PI = 0.5 * math.log(2 * math.pi)
+
+
+def default_interface_dim(suite: str) -> int:
+    """The interface width `scripts/train.py` uses on `suite` unless told otherwise."""
+    return SUITE_INTERFACE_DIM.get(suite, INTERFACE_DIM)
 
 
 class ModularPolicy(nn.Module):
@@ -38,6 +44,8 @@ class ModularPolicy(nn.Module):
         and one learned code per module (φᵢ = φ₀ + W αᵢ), so they learn from each other's pairs; they are
         still saved one file per module, as plain modules."""
         super().__init__()
+        if interface_dim < 1:
+            raise ValueError(f"interface_dim must be >= 1, got {interface_dim}")
         self.spec, self.interface_dim = spec, interface_dim
         unknown = set(hyper_banks) - set(ROLES)
         if unknown:

@@ -96,6 +96,50 @@ def publish(records: list[dict], robots: list[str], tasks: list[str], out: str |
         print(f"wrote {heatmap(records, robots, tasks, Path(out) / 'zero_shot.png')}")
 
 
+VARIANT_KEYS = {"interface_dim": "interface", "interface_dropout": "dropout", "dropout_mode": "mode",
+                "hyper_banks": "hyper"}  # record field → its name in a variant label
+
+
+def variant(record: dict) -> str:
+    """What a record's policy was trained as, e.g. "modular interface=2" or "monolithic"."""
+    parts = [record["policy"]]
+    for key, label in VARIANT_KEYS.items():
+        value = record.get(key)
+        if value not in (None, 0.0, [], ()):
+            parts.append(f"{label}={','.join(value) if isinstance(value, list) else value}")
+    return " ".join(parts)
+
+
+def summary(records: list[dict], groups: dict[str, str] | None = None) -> str:
+    """A table with a row per policy variant and a column per (task group, split): success / final distance,
+    the mean over seeds of each seed's mean over the column's pairs, ± the standard error over seeds.
+
+    `groups` maps task names to column names (e.g. both reach tasks to "reach"); other tasks keep their own."""
+    groups = groups or {}
+    cells: dict[tuple[str, str], dict[int, list[tuple[float, float]]]] = defaultdict(lambda: defaultdict(list))
+    for r in records:
+        column = f"{groups.get(r['task'], r['task'])}, {r['split']}"
+        cells[(variant(r), column)][r["seed"]].append((r["success_rate"], r["final_distance"]))
+    rows = list(dict.fromkeys(row for row, _ in cells))
+    columns = sorted(dict.fromkeys(column for _, column in cells), key=lambda c: (c.split(", ")[1] != "train", c))
+    row_text = lambda entries: "| " + " | ".join(entries) + " |"  # noqa: E731  (a Markdown table)
+    lines = [row_text(["variant", "seeds", *columns]), row_text(["---"] * (len(columns) + 2))]
+    for row in rows:
+        seeds = max(len(cells[(row, c)]) for c in columns if (row, c) in cells)
+        entries = [row, str(seeds)]
+        for column in columns:
+            per_seed = cells.get((row, column))
+            if not per_seed:
+                entries.append("-")
+                continue
+            success = np.array([np.mean([s for s, _ in pairs]) for pairs in per_seed.values()])
+            distance = np.mean([d for pairs in per_seed.values() for _, d in pairs])
+            sem = f" ± {success.std(ddof=1) / np.sqrt(len(success)):.2f}" if len(success) > 1 else ""
+            entries.append(f"{success.mean():.2f}{sem} / {distance:.2f}")
+        lines.append(row_text(entries))
+    return "\n".join(lines)
+
+
 def parse_pairs(items: tuple[str, ...] | list[str]) -> list[tuple[str, str]]:
     """["Arm2:ReachRed", ...] → [("Arm2", "ReachRed"), ...]."""
     pairs = []

@@ -48,7 +48,7 @@ from stable_baselines3.common.torch_layers import BaseFeaturesExtractor
 from torch import Tensor, nn
 
 import agents.heads  # noqa: F401  (registers the "actor_critic" module kind)
-from agents.policy import INTERFACE_DIM, ROBOT_HIDDEN, TASK_HIDDEN
+from agents.policy import ROBOT_HIDDEN, TASK_HIDDEN, default_interface_dim
 from agents.recombine import check_origin, origin
 from agents.spaces import SuiteSpec
 from envs import get_suite
@@ -138,8 +138,12 @@ class SB3ModularPolicy(MultiInputActorCriticPolicy):
     # -- SB3 extension points ---------------------------------------------------------------
 
     def _build_mlp_extractor(self) -> None:
-        task = self._module("task", self.tasks_from, self.task_name)
-        robot = self._module("robot", self.robots_from, self.robot_name)
+        sources = {"task": (self.tasks_from, self.task_name), "robot": (self.robots_from, self.robot_name)}
+        modules: dict[str, Module] = {}
+        for role in sorted(sources, key=lambda r: sources[r][0] is None):  # from files first: fresh ones fit them
+            width = next((m.config["actor_out" if r == "task" else "actor_in"] for r, m in modules.items()), None)
+            modules[role] = self._module(role, *sources[role], interface=width)
+        task, robot = modules["task"], modules["robot"]
         if robot.config["actor_in"] != task.config["actor_out"]:
             raise ValueError(f"robot module {self.robot_name!r} reads a {robot.config['actor_in']}-wide interface, "
                              f"task module {self.task_name!r} writes {task.config['actor_out']}")
@@ -181,8 +185,9 @@ class SB3ModularPolicy(MultiInputActorCriticPolicy):
         """role → (name, module): ("robot", (robot name, robot module)), ("task", ...)."""
         return {"robot": (self.robot_name, self.mlp_extractor.robot), "task": (self.task_name, self.mlp_extractor.task)}
 
-    def _module(self, role: str, directory: str | None, name: str) -> Module:
-        fresh = self._fresh_config(role)
+    def _module(self, role: str, directory: str | None, name: str, interface: int | None = None) -> Module:
+        """`role`'s module from `directory`, or a fresh one (with an `interface` this wide, if given)."""
+        fresh = self._fresh_config(role, interface)
         if directory is None:
             return build_module("actor_critic", **fresh)
         path = Path(directory) / role / f"{name}.pt"
@@ -203,10 +208,11 @@ class SB3ModularPolicy(MultiInputActorCriticPolicy):
                 raise ValueError(f"{path} has {key}={config[key]}, but the policy kwargs ask for {value}")
         return module
 
-    def _fresh_config(self, role: str) -> dict[str, Any]:
-        """A module config identical to `ModularPolicy`'s, so the files are interchangeable."""
+    def _fresh_config(self, role: str, interface: int | None = None) -> dict[str, Any]:
+        """A module config identical to `ModularPolicy`'s, so the files are interchangeable. Interface width:
+        the explicit kwarg, else `interface` (the other module's, read from its file), else the suite's default."""
         spec, sizes = self.spec, self.sizes
-        interface = sizes["interface_dim"] or INTERFACE_DIM
+        interface = sizes["interface_dim"] or interface or default_interface_dim(self.suite_name)
         if role == "task":
             return dict(actor_in=0, critic_in=0, shared_in=spec.task_width, actor_out=interface, critic_out=interface,
                         hidden=[int(h) for h in sizes["task_hidden"] or TASK_HIDDEN], activation="tanh",

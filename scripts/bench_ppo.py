@@ -86,7 +86,8 @@ class Args:
     max_grad_norm: float = 0.5
     """gradient norm clip"""
     interface_dim: int = INTERFACE_DIM
-    """width of the task→robot interface"""
+    """width of the task→robot interface (16, the generic default, which the README's figures were
+    measured at; arms training defaults to 2)"""
     task_hidden: tuple[int, ...] = (64,)
     """task module hidden sizes"""
     robot_hidden: tuple[int, ...] = (64, 64)

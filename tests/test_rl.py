@@ -305,7 +305,7 @@ def test_experiment_end_to_end_writes_results(tmp_path, script):
     for r in data:
         assert {"robot", "task", "split", "policy", "seed", "success_rate", "final_distance", "episodes"} <= set(r)
         if r["policy"] == "modular":  # the interface and module sharing a modular record was trained with
-            assert (r["interface_dim"], r["interface_dropout"], r["dropout_mode"], r["hyper_banks"]) == (16, 0.0, None, [])
+            assert (r["interface_dim"], r["interface_dropout"], r["dropout_mode"], r["hyper_banks"]) == (2, 0.0, None, [])  # arms default
     assert (tmp_path / "zero_shot.png").stat().st_size > 1000
     modules = tmp_path / "modular" / "seed1" / "modules"
     assert (modules / "robot" / "Arm4.pt").exists()
@@ -354,6 +354,12 @@ def test_bad_configuration_is_refused():
         MultiPairEnv(envs.ARMS, SuiteSpec.from_suite(envs.ARMS), [("Arm9", "Push")], 2)
     with pytest.raises(ValueError, match="positive"):
         PPOConfig(num_envs=0)
+    with pytest.raises(ValueError, match="interface_dim"):
+        ExperimentConfig(interface_dim=0)
+    with pytest.raises(ValueError, match="interface_dim"):
+        ModularPolicy(SuiteSpec.from_suite(envs.ARMS), interface_dim=0)
+    assert (ExperimentConfig().interface_dim, ExperimentConfig(suite="grid").interface_dim) == (2, 16)
+    assert ExperimentConfig(interface_dim=8).interface_dim == 8
     assert isinstance(build_policy("monolithic", SuiteSpec.from_suite(envs.GRID)), MonolithicPolicy)
 
 

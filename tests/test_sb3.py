@@ -9,7 +9,7 @@ import torch
 from stable_baselines3 import PPO
 
 import envs
-from agents.policy import ActionDist, ModularPolicy
+from agents.policy import ActionDist, ModularPolicy, default_interface_dim
 from agents.recombine import load_policy, save_modules as save_modular_modules
 from agents.sb3 import SB3ModularPolicy, save_modules
 from agents.spaces import ObsBatch, SuiteSpec
@@ -158,6 +158,19 @@ def test_module_sizes_conflicting_with_file_raise(tmp_path):
     save_modular_modules(ModularPolicy(SPEC, interface_dim=4), tmp_path, "arms")
     with pytest.raises(ValueError, match="ask for 16"):
         make_model(robots_from=str(tmp_path), interface_dim=16)
-    with pytest.raises(ValueError, match="interface"):  # 4-wide robot module, fresh default (8-wide) task module
-        make_model(robots_from=str(tmp_path))
-    make_model(tasks_from=str(save_modular_modules(ModularPolicy(SPEC), tmp_path / "default", "arms")[0].parents[1]))
+    wide = save_modular_modules(ModularPolicy(SPEC, interface_dim=16), tmp_path / "wide", "arms")[0].parents[1]
+    with pytest.raises(ValueError, match="interface"):  # 4-wide robot module, 16-wide task module
+        make_model(robots_from=str(tmp_path), tasks_from=str(wide))
+
+
+@pytest.mark.parametrize("role", ["robot", "task"])
+def test_fresh_module_fits_the_interface_of_the_module_from_a_file(role, tmp_path):
+    save_modular_modules(ModularPolicy(SPEC, interface_dim=4), tmp_path, "arms")
+    model = make_model(**{f"{role}s_from": str(tmp_path)})
+    pair = model.policy.mlp_extractor
+    assert pair.task.config["actor_out"] == pair.robot.config["actor_in"] == 4
+
+
+def test_fresh_modules_take_the_suite_default_interface():
+    pair = make_model().policy.mlp_extractor
+    assert pair.task.config["actor_out"] == default_interface_dim("arms") == 2

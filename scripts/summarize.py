@@ -1,0 +1,42 @@
+"""Summarise zero-shot records (`zero_shot.json` files) per policy variant, split and task group.
+
+    python scripts/summarize.py results/arms_zero_shot.json --group ReachRed=reach ReachBlue=reach
+    python scripts/summarize.py runs/a/zero_shot.json runs/b/zero_shot.json   # several runs at once
+
+Each cell: success rate ± standard error over seeds / mean final distance (the README's tables).
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+import tyro
+
+from agents.report import summary
+
+
+@dataclass
+class SummarizeArgs:
+    files: tyro.conf.Positional[tuple[Path, ...]]
+    """zero_shot.json files, read together"""
+    group: tuple[str, ...] = ()
+    """task groups as Task=column, e.g. ReachRed=reach ReachBlue=reach (other tasks: a column each)"""
+
+
+def main(args: SummarizeArgs) -> str:
+    groups = {}
+    for item in args.group:
+        if item.count("=") != 1:
+            raise ValueError(f"groups are written Task=column, got {item!r}")
+        task, column = item.split("=")
+        groups[task] = column
+    records = [r for path in args.files for r in json.loads(Path(path).read_text())]
+    text = summary(records, groups)
+    print(text)
+    return text
+
+
+if __name__ == "__main__":
+    main(tyro.cli(SummarizeArgs))
