@@ -49,6 +49,9 @@ class ExperimentConfig:
     """update: act with the full interface, drop out in the PPO update; replay: act with dropout masks
     and replay them in the update (an exact ratio); consistency: PPO on the full interface plus a penalty
     on how much dropout changes the actor output (see README for what each measured)"""
+    interface_noise: Literal["bernoulli", "gaussian"] = "bernoulli"
+    """kind of interface dropout: bernoulli (zero units) or gaussian (multiply every unit by 1 + σ·N(0, 1),
+    σ² = p/(1-p): the same variance, no unit silenced)"""
     hyper_banks: tuple[Literal["robot", "task"], ...] = ()
     """modular: roles whose modules are generated from a shared base and a learned code per module
     (`modrl.HyperBank`), e.g. --hyper-banks robot (none: every module independent)"""
@@ -110,7 +113,8 @@ def train_one(cfg: ExperimentConfig, policy_kind: str, seed: int) -> torch.nn.Mo
     splits = cfg.splits()
     seed_everything(seed)
     policy = build_policy(policy_kind, spec, interface_dim=cfg.interface_dim, interface_dropout=cfg.interface_dropout,
-                          dropout_mode=cfg.dropout_mode, hyper_banks=cfg.hyper_banks) \
+                          dropout_mode=cfg.dropout_mode, hyper_banks=cfg.hyper_banks,
+                          interface_noise=cfg.interface_noise) \
         if policy_kind == "modular" else build_policy(policy_kind, spec)
     ppo_cfg = PPOConfig(**(asdict(cfg.ppo) | {"seed": seed}))
     train_envs = MultiPairEnv(suite, spec, splits["train"], ppo_cfg.num_envs)
@@ -135,7 +139,8 @@ def run_one(cfg: ExperimentConfig, kind: str, seed: int) -> list[dict]:
         policy = train_one(cfg, kind, seed)
     variant = {"interface_dim": cfg.interface_dim, "interface_dropout": cfg.interface_dropout,
                "hyper_banks": list(cfg.hyper_banks),
-               "dropout_mode": cfg.dropout_mode if cfg.interface_dropout > 0 else None} if kind == "modular" else {}
+               "dropout_mode": cfg.dropout_mode if cfg.interface_dropout > 0 else None,
+               "interface_noise": cfg.interface_noise if cfg.interface_dropout > 0 else None} if kind == "modular" else {}
     return [{**r, "split": split_of[(r["robot"], r["task"])], "policy": kind, "seed": seed, "suite": cfg.suite,
              "actions": "sampled" if cfg.eval_sample else "mean", **variant}
             for r in evaluate(policy, suite, splits["train"] + splits["holdout"], cfg.eval_episodes,

@@ -22,6 +22,7 @@ from modrl import FixedRouter, HyperBank, ModuleBank, RoutedLayer, Sequential
 POLICIES = ("modular", "monolithic")
 ROLES = ("robot", "task")
 DROPOUT_MODES = ("update", "replay", "consistency")
+NOISE_KINDS = ("bernoulli", "gaussian")
 INTERFACE_DIM = 16  # task → robot interface width (actor and critic each)
 SUITE_INTERFACE_DIM = {"arms": 2}  # measured best per suite (README): planar arms recombine best through 2 numbers
 TASK_HIDDEN = (64,)
@@ -39,8 +40,12 @@ class ModularPolicy(nn.Module):
 
     def __init__(self, spec: SuiteSpec, interface_dim: int = INTERFACE_DIM, task_hidden: tuple[int, ...] = TASK_HIDDEN,
                  robot_hidden: tuple[int, ...] = ROBOT_HIDDEN, interface_dropout: float = 0.0,
-                 dropout_mode: str = "consistency", hyper_banks: tuple[str, ...] = (), hyper_dim: int = 8) -> None:
-        """`hyper_banks`: roles ("robot", "task") whose modules a `HyperBank` generates from a shared base
+                 dropout_mode: str = "consistency", hyper_banks: tuple[str, ...] = (), hyper_dim: int = 8,
+                 interface_noise: str = "bernoulli") -> None:
+        """`interface_noise`: the kind of dropout, "bernoulli" (zero a unit with probability p, scale the
+        rest by 1/(1-p)) or "gaussian" (multiply every unit by 1 + sqrt(p/(1-p))·N(0, 1): the same
+        variance, but no unit is ever silenced, which suits narrow interfaces).
+        `hyper_banks`: roles ("robot", "task") whose modules a `HyperBank` generates from a shared base
         and one learned code per module (φᵢ = φ₀ + W αᵢ), so they learn from each other's pairs; they are
         still saved one file per module, as plain modules."""
         super().__init__()
@@ -69,29 +74,33 @@ class ModularPolicy(nn.Module):
             raise ValueError(f"interface_dropout must be in [0, 1), got {interface_dropout}")
         if dropout_mode not in DROPOUT_MODES:
             raise ValueError(f"unknown dropout_mode {dropout_mode!r}; valid: {list(DROPOUT_MODES)}")
-        self.dropout, self.dropout_mode = nn.Dropout(interface_dropout), dropout_mode
+        if interface_noise not in NOISE_KINDS:
+            raise ValueError(f"unknown interface_noise {interface_noise!r}; valid: {list(NOISE_KINDS)}")
+        self.interface_dropout, self.dropout_mode, self.interface_noise = interface_dropout, dropout_mode, interface_noise
         self.register_buffer("action_masks", spec.action_masks().float(), persistent=False)
 
     def noise(self, batch_size: int) -> Tensor | None:
         """Interface dropout masks [B, 2·interface] to act with, in `dropout_mode="replay"` (else None).
 
         PPO stores them with the rollout and replays them in the update. In mode "update" the
-        policy acts with the full interface and dropout acts only in the update (through
-        `nn.Dropout` in train mode); in mode "consistency" PPO sees the full interface only and
-        dropout enters through `regulariser`. See the README for what each mode measured."""
-        if self.dropout_mode != "replay" or self.dropout.p == 0.0:
+        policy acts with the full interface and dropout acts only in the update (in train mode);
+        in mode "consistency" PPO sees the full interface only and dropout enters through
+        `regulariser`. See the README for what each mode measured."""
+        if self.dropout_mode != "replay" or self.interface_dropout == 0.0:
             return None
         return self._masks(batch_size)
 
     def _masks(self, batch_size: int) -> Tensor:
-        p = self.dropout.p
-        return torch.bernoulli(torch.full((batch_size, 2 * self.interface_dim), 1.0 - p)) / (1.0 - p)
+        p, shape = self.interface_dropout, (batch_size, 2 * self.interface_dim)
+        if self.interface_noise == "gaussian":
+            return 1.0 + math.sqrt(p / (1.0 - p)) * torch.randn(shape)
+        return torch.bernoulli(torch.full(shape, 1.0 - p)) / (1.0 - p)
 
     def regulariser(self, obs: ObsBatch, dist: "ActionDist") -> Tensor | None:
         """Mode "consistency": KL(π(full interface) ‖ π(dropped-out interface)), with `dist` the full
         policy on `obs` held fixed, so robot modules learn to act alike on partial interfaces while
         PPO's ratio stays exact."""
-        if self.dropout_mode != "consistency" or self.dropout.p == 0.0 or not self.training:
+        if self.dropout_mode != "consistency" or self.interface_dropout == 0.0 or not self.training:
             return None
         dropped, _ = self(obs, self._masks(obs.robot.shape[0]))
         if self.spec.discrete:
@@ -106,8 +115,8 @@ class ModularPolicy(nn.Module):
         interface, _ = self.task_layer(obs.task, obs.task_ids)
         if noise is not None:
             interface = interface * noise
-        elif self.dropout_mode == "update":
-            interface = self.dropout(interface)
+        elif self.dropout_mode == "update" and self.training and self.interface_dropout > 0.0:
+            interface = interface * self._masks(interface.shape[0])
         out, _ = self.robot_layer(torch.cat([interface, obs.robot], -1), obs.robot_ids)
         return out[:, :-1], out[:, -1]
 

@@ -96,7 +96,7 @@ def publish(records: list[dict], robots: list[str], tasks: list[str], out: str |
         print(f"wrote {heatmap(records, robots, tasks, Path(out) / 'zero_shot.png')}")
 
 
-VARIANT_KEYS = {"interface_dim": "interface", "interface_dropout": "dropout", "dropout_mode": "mode",
+VARIANT_KEYS = {"interface_dim": "interface", "interface_dropout": "dropout", "dropout_mode": "mode", "interface_noise": "noise",
                 "hyper_banks": "hyper"}  # record field → its name in a variant label
 
 

@@ -1,7 +1,9 @@
 """A stable-baselines3 policy made of one robot module and one task module (issue #4).
 
+    import gymnasium
     from stable_baselines3 import PPO
-    from agents.sb3 import SB3ModularPolicy
+    import envs  # registers the ids
+    from agents.sb3 import SB3ModularPolicy, save_modules
 
     env = gymnasium.make("modrl/Arm2-ReachRed-v1")
     model = PPO(SB3ModularPolicy, env, policy_kwargs=dict(suite="arms", robot="Arm2", task="ReachRed"))

@@ -2,7 +2,7 @@
 
 Two suites: `ARMS` (planar arms, continuous control, after Devin et al.,
 2017) and `GRID` (MiniGrid embodiments, after Mendez et al., 2022). Ids are
-`modrl/{Robot}-{Task}-v0` and `modrl/Grid-{Robot}-{Task}-v0`. Never imports
+`modrl/{Robot}-{Task}-v1` and `modrl/Grid-{Robot}-{Task}-v0`. Never imports
 torch.
 """
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import json
 import math
 from dataclasses import replace
@@ -120,9 +121,11 @@ def test_replayed_dropout_masks_make_the_first_ratio_exact():
     """In dropout_mode="replay" the update sees the masks the policy acted with, and in "consistency"
     no mask at all: before any gradient step the probability ratio is exactly 1; in "update" mode it is not."""
     suite = envs.ARMS
-    for mode, exact in (("replay", True), ("consistency", True), ("update", False)):
+    for (mode, exact), kind in itertools.product((("replay", True), ("consistency", True), ("update", False)),
+                                                 ("bernoulli", "gaussian")):
         seed_everything(0)
-        policy = ModularPolicy(SuiteSpec.from_suite(suite), interface_dropout=0.5, dropout_mode=mode)
+        policy = ModularPolicy(SuiteSpec.from_suite(suite), interface_dropout=0.5, dropout_mode=mode,
+                               interface_noise=kind)
         ppo = _ppo(policy, suite, PAIRS)
         rollout, _, _ = ppo.collect(ppo.envs.reset(0))
         assert (rollout.noise is not None) == (mode == "replay")
@@ -134,6 +137,21 @@ def test_replayed_dropout_masks_make_the_first_ratio_exact():
         assert torch.allclose(new, rollout.log_probs.flatten(), atol=1e-5) == exact
     with pytest.raises(ValueError, match="dropout_mode"):
         ModularPolicy(SuiteSpec.from_suite(suite), dropout_mode="sometimes")
+
+
+@pytest.mark.parametrize("kind", ["bernoulli", "gaussian"])
+def test_interface_noise_has_mean_one_and_dropouts_variance(kind):
+    p = 0.2
+    policy = ModularPolicy(SuiteSpec.from_suite(envs.ARMS), interface_dropout=p, dropout_mode="replay",
+                           interface_noise=kind)
+    seed_everything(0)
+    masks = policy.noise(50_000)
+    assert masks.shape == (50_000, 2 * policy.interface_dim)
+    assert masks.mean().item() == pytest.approx(1.0, abs=0.01)
+    assert masks.var().item() == pytest.approx(p / (1 - p), rel=0.03)
+    assert ((masks == 0).float().mean().item() > 0.15) == (kind == "bernoulli")  # gaussian never silences a unit
+    with pytest.raises(ValueError, match="interface_noise"):
+        ModularPolicy(SuiteSpec.from_suite(envs.ARMS), interface_noise="uniform")
 
 
 @pytest.mark.parametrize("suite", [envs.ARMS, envs.GRID], ids=["arms", "grid"])
