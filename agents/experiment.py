@@ -15,7 +15,7 @@ import torch
 import envs
 from agents.evaluate import evaluate
 from agents.multipair import MultiPairEnv
-from agents.policy import DROPOUT_MODES, POLICIES, build_policy, default_interface_dim
+from agents.policy import DROPOUT_MODES, NOISE_KINDS, POLICIES, build_policy, default_interface_dim
 from agents.ppo import PPO, PPOConfig, seed_everything
 from agents.recombine import save_modules
 from agents.report import parse_pairs
@@ -51,7 +51,7 @@ class ExperimentConfig:
     on how much dropout changes the actor output (see README for what each measured)"""
     interface_noise: Literal["bernoulli", "gaussian"] = "bernoulli"
     """kind of interface dropout: bernoulli (zero units) or gaussian (multiply every unit by 1 + σ·N(0, 1),
-    σ² = p/(1-p): the same variance, no unit silenced)"""
+    σ² = p/(1-p): the same variance, no unit silenced, though a unit's sign flips when the factor is < 0)"""
     hyper_banks: tuple[Literal["robot", "task"], ...] = ()
     """modular: roles whose modules are generated from a shared base and a learned code per module
     (`modrl.HyperBank`), e.g. --hyper-banks robot (none: every module independent)"""
@@ -82,6 +82,8 @@ class ExperimentConfig:
             raise ValueError(f"workers and threads must be >= 1, got {self.workers}, {self.threads}")
         if self.dropout_mode not in DROPOUT_MODES:
             raise ValueError(f"unknown dropout_mode {self.dropout_mode!r}; valid: {list(DROPOUT_MODES)}")
+        if self.interface_noise not in NOISE_KINDS:
+            raise ValueError(f"unknown interface_noise {self.interface_noise!r}; valid: {list(NOISE_KINDS)}")
         self.splits()  # bad pair names fail here, not after a training run
 
     def holdout_pairs(self) -> list[tuple[str, str]] | None:
@@ -100,6 +102,25 @@ class ExperimentConfig:
         if not train:
             raise ValueError(f"--pairs {list(self.pairs)} leaves nothing to train on after --holdout")
         return {"train": train, "holdout": held}
+
+
+MODEL_FIELDS = {"suite": "arms", "interface_dim": 16, "interface_dropout": 0.0, "dropout_mode": "consistency",
+                "interface_noise": "bernoulli", "hyper_banks": []}  # → the value a config.json without it meant
+
+
+def check_resumable(cfg: ExperimentConfig) -> None:
+    """Refuse to resume a run under other model settings than it started with (its `config.json`),
+    naming the flags that would continue it: a checkpoint only fits the network it was saved from."""
+    path = cfg.out / "config.json"
+    if not path.exists():
+        return
+    started = json.loads(path.read_text())
+    now = json.loads(json.dumps(asdict(cfg), default=str))
+    differ = {k: started.get(k, default) for k, default in MODEL_FIELDS.items() if started.get(k, default) != now[k]}
+    if differ:
+        flags = " ".join(f"--{k.replace('_', '-')} {' '.join(map(str, v)) if isinstance(v, list) else v}"
+                         for k, v in differ.items())
+        raise ValueError(f"{cfg.out} was started with {differ}; to resume it, pass {flags}")
 
 
 def run_dir(cfg: ExperimentConfig, policy: str, seed: int) -> Path | None:
@@ -137,10 +158,12 @@ def run_one(cfg: ExperimentConfig, kind: str, seed: int) -> list[dict]:
         policy = build_policy("modular", SuiteSpec.from_suite(suite), interface_dim=cfg.interface_dim)
     else:
         policy = train_one(cfg, kind, seed)
+    dropout = cfg.interface_dropout > 0
     variant = {"interface_dim": cfg.interface_dim, "interface_dropout": cfg.interface_dropout,
-               "hyper_banks": list(cfg.hyper_banks),
-               "dropout_mode": cfg.dropout_mode if cfg.interface_dropout > 0 else None,
-               "interface_noise": cfg.interface_noise if cfg.interface_dropout > 0 else None} if kind == "modular" else {}
+               "hyper_banks": list(cfg.hyper_banks), "dropout_mode": cfg.dropout_mode if dropout else None,
+               "interface_noise": cfg.interface_noise if dropout else None} if kind == "modular" else {}
+    if kind == "random":  # an untrained modular network: its width is part of what it was
+        variant = {"interface_dim": cfg.interface_dim}
     return [{**r, "split": split_of[(r["robot"], r["task"])], "policy": kind, "seed": seed, "suite": cfg.suite,
              "actions": "sampled" if cfg.eval_sample else "mean", **variant}
             for r in evaluate(policy, suite, splits["train"] + splits["holdout"], cfg.eval_episodes,
@@ -155,6 +178,11 @@ def run(cfg: ExperimentConfig) -> list[dict]:
     the first failing run stops the others. Finished runs keep their checkpoints (`--resume`)."""
     from tqdm.auto import tqdm
 
+    if cfg.out is not None:
+        if cfg.resume:
+            check_resumable(cfg)
+        (cfg.out / "config.json").parent.mkdir(parents=True, exist_ok=True)
+        (cfg.out / "config.json").write_text(json.dumps(asdict(cfg), default=str, indent=1))
     kinds = [*cfg.policy, *(["random"] if cfg.random_baseline else [])]
     jobs = [(kind, seed) for seed in cfg.seeds for kind in kinds]
     if cfg.workers == 1:
@@ -171,7 +199,4 @@ def run(cfg: ExperimentConfig) -> list[dict]:
             except BaseException:
                 pool.shutdown(cancel_futures=True)  # fail now, not after every queued run has trained
                 raise
-    if cfg.out is not None:
-        (cfg.out / "config.json").parent.mkdir(parents=True, exist_ok=True)
-        (cfg.out / "config.json").write_text(json.dumps(asdict(cfg), default=str, indent=1))
     return [record for records in results for record in records]

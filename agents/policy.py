@@ -36,7 +36,10 @@ def default_interface_dim(suite: str) -> int:
 
 
 class ModularPolicy(nn.Module):
-    """Task modules feed robot modules through a fixed-width interface (one for actor, one for critic)."""
+    """Task modules feed robot modules through a fixed-width interface (one for actor, one for critic).
+
+    `interface_dim` defaults to the generic 16; `scripts/train.py` and the SB3 policy use
+    `default_interface_dim(suite)` instead (2 on arms)."""
 
     def __init__(self, spec: SuiteSpec, interface_dim: int = INTERFACE_DIM, task_hidden: tuple[int, ...] = TASK_HIDDEN,
                  robot_hidden: tuple[int, ...] = ROBOT_HIDDEN, interface_dropout: float = 0.0,
@@ -44,7 +47,8 @@ class ModularPolicy(nn.Module):
                  interface_noise: str = "bernoulli") -> None:
         """`interface_noise`: the kind of dropout, "bernoulli" (zero a unit with probability p, scale the
         rest by 1/(1-p)) or "gaussian" (multiply every unit by 1 + sqrt(p/(1-p))·N(0, 1): the same
-        variance, but no unit is ever silenced, which suits narrow interfaces).
+        variance, but no unit is ever silenced, which suits narrow interfaces; a unit's sign flips when
+        its factor is negative, for about 16% of units at p = 0.5).
         `hyper_banks`: roles ("robot", "task") whose modules a `HyperBank` generates from a shared base
         and one learned code per module (φᵢ = φ₀ + W αᵢ), so they learn from each other's pairs; they are
         still saved one file per module, as plain modules."""
@@ -76,7 +80,8 @@ class ModularPolicy(nn.Module):
             raise ValueError(f"unknown dropout_mode {dropout_mode!r}; valid: {list(DROPOUT_MODES)}")
         if interface_noise not in NOISE_KINDS:
             raise ValueError(f"unknown interface_noise {interface_noise!r}; valid: {list(NOISE_KINDS)}")
-        self.interface_dropout, self.dropout_mode, self.interface_noise = interface_dropout, dropout_mode, interface_noise
+        self.interface_dropout, self.dropout_mode = interface_dropout, dropout_mode
+        self.interface_noise = interface_noise
         self.register_buffer("action_masks", spec.action_masks().float(), persistent=False)
 
     def noise(self, batch_size: int) -> Tensor | None:
@@ -93,8 +98,8 @@ class ModularPolicy(nn.Module):
     def _masks(self, batch_size: int) -> Tensor:
         p, shape = self.interface_dropout, (batch_size, 2 * self.interface_dim)
         if self.interface_noise == "gaussian":
-            return 1.0 + math.sqrt(p / (1.0 - p)) * torch.randn(shape)
-        return torch.bernoulli(torch.full(shape, 1.0 - p)) / (1.0 - p)
+            return 1.0 + math.sqrt(p / (1.0 - p)) * torch.randn(shape, device=self.action_masks.device)
+        return torch.bernoulli(torch.full(shape, 1.0 - p, device=self.action_masks.device)) / (1.0 - p)
 
     def regulariser(self, obs: ObsBatch, dist: "ActionDist") -> Tensor | None:
         """Mode "consistency": KL(π(full interface) ‖ π(dropped-out interface)), with `dist` the full

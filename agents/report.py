@@ -96,8 +96,9 @@ def publish(records: list[dict], robots: list[str], tasks: list[str], out: str |
         print(f"wrote {heatmap(records, robots, tasks, Path(out) / 'zero_shot.png')}")
 
 
-VARIANT_KEYS = {"interface_dim": "interface", "interface_dropout": "dropout", "dropout_mode": "mode", "interface_noise": "noise",
-                "hyper_banks": "hyper"}  # record field → its name in a variant label
+VARIANT_KEYS = {"interface_dim": "interface", "interface_dropout": "dropout", "dropout_mode": "mode",
+                "interface_noise": "noise", "hyper_banks": "hyper"}  # record field → its name in a variant label
+PLAIN = (None, 0.0, [], (), "bernoulli")  # values a label leaves out (no dropout, the default noise, no hyper banks)
 
 
 def variant(record: dict) -> str:
@@ -105,38 +106,51 @@ def variant(record: dict) -> str:
     parts = [record["policy"]]
     for key, label in VARIANT_KEYS.items():
         value = record.get(key)
-        if value not in (None, 0.0, [], ()):
-            parts.append(f"{label}={','.join(value) if isinstance(value, list) else value}")
+        if value not in PLAIN:
+            parts.append(f"{label}={','.join(value) if isinstance(value, (list, tuple)) else value}")
     return " ".join(parts)
 
 
-def summary(records: list[dict], groups: dict[str, str] | None = None) -> str:
-    """A table with a row per policy variant and a column per (task group, split): success / final distance,
-    the mean over seeds of each seed's mean over the column's pairs, ± the standard error over seeds.
+def _markdown_row(entries: list[str]) -> str:
+    return "| " + " | ".join(entries) + " |"
 
-    `groups` maps task names to column names (e.g. both reach tasks to "reach"); other tasks keep their own."""
+
+def summary(records: list[dict], groups: dict[str, str] | None = None) -> str:
+    """A Markdown table with a row per policy variant and a column per (task group, split): success rate ±
+    its standard error over seeds / final distance, each the mean over seeds of a seed's mean over the
+    column's pairs.
+
+    `groups` maps task names to column names (e.g. both reach tasks to "reach"); other tasks keep their own.
+    Two records of one variant, seed and pair are refused: they come from runs the records cannot tell
+    apart (written before a setting was recorded), which would be averaged as one."""
     groups = groups or {}
-    cells: dict[tuple[str, str], dict[int, list[tuple[float, float]]]] = defaultdict(lambda: defaultdict(list))
+    Cell = dict[int, list[tuple[float, float]]]  # seed → (success, distance) of each pair
+    cells: dict[tuple[str, tuple[str, str]], Cell] = defaultdict(lambda: defaultdict(list))
+    seen: set[tuple[str, int, str, str]] = set()
     for r in records:
-        column = f"{groups.get(r['task'], r['task'])}, {r['split']}"
-        cells[(variant(r), column)][r["seed"]].append((r["success_rate"], r["final_distance"]))
+        key = (variant(r), r["seed"], r["robot"], r["task"])
+        if key in seen:
+            raise ValueError(f"two records of {key[0]!r}, seed {key[1]}, {key[2]}:{key[3]}: summarise runs whose "
+                             f"settings the records do not tell apart separately")
+        seen.add(key)
+        column = (groups.get(r["task"], r["task"]), r["split"])
+        cells[(key[0], column)][r["seed"]].append((r["success_rate"], r["final_distance"]))
     rows = list(dict.fromkeys(row for row, _ in cells))
-    columns = sorted(dict.fromkeys(column for _, column in cells), key=lambda c: (c.split(", ")[1] != "train", c))
-    row_text = lambda entries: "| " + " | ".join(entries) + " |"  # noqa: E731  (a Markdown table)
-    lines = [row_text(["variant", "seeds", *columns]), row_text(["---"] * (len(columns) + 2))]
+    columns = sorted(dict.fromkeys(column for _, column in cells), key=lambda c: (c[1] != "train", c))
+    lines = [_markdown_row(["variant", "seeds", *(f"{group}, {split}" for group, split in columns)]),
+             _markdown_row(["---"] * (len(columns) + 2))]
     for row in rows:
-        seeds = max(len(cells[(row, c)]) for c in columns if (row, c) in cells)
-        entries = [row, str(seeds)]
+        entries = [row, str(max(len(cells[(row, c)]) for c in columns if (row, c) in cells))]
         for column in columns:
             per_seed = cells.get((row, column))
             if not per_seed:
                 entries.append("-")
                 continue
             success = np.array([np.mean([s for s, _ in pairs]) for pairs in per_seed.values()])
-            distance = np.mean([d for pairs in per_seed.values() for _, d in pairs])
+            distance = np.mean([np.mean([d for _, d in pairs]) for pairs in per_seed.values()])
             sem = f" ± {success.std(ddof=1) / np.sqrt(len(success)):.2f}" if len(success) > 1 else ""
             entries.append(f"{success.mean():.2f}{sem} / {distance:.2f}")
-        lines.append(row_text(entries))
+        lines.append(_markdown_row(entries))
     return "\n".join(lines)
 
 

@@ -39,6 +39,7 @@ weights); if those files are gone, pass
 from __future__ import annotations
 
 from pathlib import Path
+from collections.abc import Mapping
 from typing import Any
 
 import gymnasium as gym
@@ -108,7 +109,11 @@ class SB3ModularPolicy(MultiInputActorCriticPolicy):
       freeze: roles whose module does not learn, e.g. ("task",);
       interface_dim, task_hidden, robot_hidden, init_log_std: sizes of fresh modules (as in
         `ModularPolicy`); a module read from a file keeps its own, and a conflicting explicit
-        value is a ValueError.
+        value is a ValueError. A fresh module's interface width is, in this order, `interface_dim`,
+        the width of the other module if that one is read from a file, or the suite's default
+        (`agents.policy.default_interface_dim`: 2 on arms, 16 on grid). `PPO.load` rebuilds
+        from these kwargs: a model saved with another width than they give loads only with
+        `custom_objects={"policy_kwargs": {..., "interface_dim": N}}` (the error says N).
     Other kwargs go to SB3 (optimizer_class, optimizer_kwargs, share_features_extractor, ...).
     Modules initialise themselves (CleanRL's orthogonal init), so `ortho_init`, `net_arch`,
     `activation_fn`, `log_std_init` and `use_sde` are not accepted.
@@ -123,6 +128,8 @@ class SB3ModularPolicy(MultiInputActorCriticPolicy):
             if kwargs.pop(name, None) not in (None, False):
                 raise ValueError(f"SB3ModularPolicy does not take {name!r}: its modules define the network "
                                  f"(use interface_dim, task_hidden, robot_hidden, init_log_std)")
+        if interface_dim is not None and interface_dim < 1:
+            raise ValueError(f"interface_dim must be >= 1, got {interface_dim}")
         self.suite_name, self.robot_name, self.task_name = suite, robot, task
         the_suite = get_suite(suite)
         the_suite.check(robot, task)
@@ -162,6 +169,17 @@ class SB3ModularPolicy(MultiInputActorCriticPolicy):
         self.action_net, self.value_net = nn.Identity(), nn.Identity()
         trainable = [p for p in self.parameters() if p.requires_grad]
         self.optimizer = self.optimizer_class(trainable, lr=lr_schedule(1), **self.optimizer_kwargs)
+
+    def load_state_dict(self, state_dict: Mapping[str, Any], strict: bool = True, assign: bool = False):
+        """`nn.Module.load_state_dict`, with a clear error when the saved modules are another interface width."""
+        key = next((k for k in state_dict if k.startswith("mlp_extractor.robot.") and k.endswith("input_own")), None)
+        if key is not None:
+            saved, built = state_dict[key].shape[1], self.mlp_extractor.robot.config["actor_in"]
+            if saved != built:
+                raise ValueError(f"these weights have a {saved}-wide task→robot interface, this policy was built "
+                                 f"{built} wide: add interface_dim={saved} to its policy_kwargs (when loading: "
+                                 f"custom_objects={{'policy_kwargs': {{..., 'interface_dim': {saved}}}}})")
+        return super().load_state_dict(state_dict, strict, assign)
 
     @property
     def log_std(self) -> Tensor:
@@ -214,7 +232,8 @@ class SB3ModularPolicy(MultiInputActorCriticPolicy):
         """A module config identical to `ModularPolicy`'s, so the files are interchangeable. Interface width:
         the explicit kwarg, else `interface` (the other module's, read from its file), else the suite's default."""
         spec, sizes = self.spec, self.sizes
-        interface = sizes["interface_dim"] or interface or default_interface_dim(self.suite_name)
+        interface = next(w for w in (sizes["interface_dim"], interface, default_interface_dim(self.suite_name))
+                         if w is not None)
         if role == "task":
             return dict(actor_in=0, critic_in=0, shared_in=spec.task_width, actor_out=interface, critic_out=interface,
                         hidden=[int(h) for h in sizes["task_hidden"] or TASK_HIDDEN], activation="tanh",

@@ -26,7 +26,8 @@ class SummarizeArgs:
 
 
 def main(args: SummarizeArgs) -> str:
-    groups = {}
+    """Print (and return) the summary table of every record in `args.files`."""
+    groups: dict[str, str] = {}
     for item in args.group:
         if item.count("=") != 1:
             raise ValueError(f"groups are written Task=column, got {item!r}")

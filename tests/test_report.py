@@ -10,7 +10,8 @@ from agents.report import summary, variant
 
 
 def record(seed: int, task: str, split: str, success: float, distance: float = 0.1, **fields) -> dict:
-    return {"robot": "Arm2", "task": task, "split": split, "policy": fields.pop("policy", "modular"), "seed": seed,
+    robot = fields.pop("robot", "Arm2" if split == "holdout" else "Arm3")
+    return {"robot": robot, "task": task, "split": split, "policy": fields.pop("policy", "modular"), "seed": seed,
             "success_rate": success, "final_distance": distance, "episodes": 10, **fields}
 
 
@@ -42,6 +43,13 @@ def test_variant_names_only_what_differs_from_plain():
     assert variant(record(1, "Push", "train", 1, interface_dim=4, interface_dropout=0.0, dropout_mode=None,
                           hyper_banks=[])) == "modular interface=4"
     assert variant(record(1, "Push", "train", 1, hyper_banks=["robot", "task"])) == "modular hyper=robot,task"
+
+
+def test_records_the_summary_cannot_tell_apart_are_refused():
+    same = [record(1, "Push", "holdout", 0.5), record(1, "Push", "holdout", 0.9)]  # two runs, settings unrecorded
+    with pytest.raises(ValueError, match="two records of 'modular', seed 1, Arm2:Push"):
+        summary(same)
+    assert "0.50" in summary(same[:1]) and summary([same[0], same[1] | {"interface_dim": 4}]).count("| 1 |") == 2
 
 
 def test_script_reads_several_files_and_refuses_bad_groups(tmp_path, script):

@@ -12,7 +12,7 @@ import torch
 
 import envs
 from agents.evaluate import evaluate
-from agents.experiment import ExperimentConfig, run
+from agents.experiment import ExperimentConfig, check_resumable, run
 from agents.multipair import MultiPairEnv
 from agents.policy import ActionDist, ModularPolicy, MonolithicPolicy, build_policy
 from agents.ppo import PPO, PPOConfig, gae, seed_everything
@@ -323,7 +323,10 @@ def test_experiment_end_to_end_writes_results(tmp_path, script):
     for r in data:
         assert {"robot", "task", "split", "policy", "seed", "success_rate", "final_distance", "episodes"} <= set(r)
         if r["policy"] == "modular":  # the interface and module sharing a modular record was trained with
-            assert (r["interface_dim"], r["interface_dropout"], r["dropout_mode"], r["hyper_banks"]) == (2, 0.0, None, [])  # arms default
+            assert (r["interface_dim"], r["interface_dropout"], r["dropout_mode"]) == (2, 0.0, None)
+            assert (r["interface_noise"], r["hyper_banks"]) == (None, [])
+        if r["policy"] == "random":  # an untrained modular network, at the arms default width
+            assert r["interface_dim"] == 2
     assert (tmp_path / "zero_shot.png").stat().st_size > 1000
     modules = tmp_path / "modular" / "seed1" / "modules"
     assert (modules / "robot" / "Arm4.pt").exists()
@@ -359,6 +362,15 @@ def test_pairs_restrict_training_and_evaluation_to_chosen_pairs():
         ExperimentConfig(pairs=("Arm2:Juggle",))
 
 
+def test_resume_under_other_model_settings_is_refused(tmp_path):
+    (tmp_path / "config.json").write_text(json.dumps({"suite": "arms", "interface_dim": 16, "hyper_banks": []}))
+    with pytest.raises(ValueError, match="--interface-dim 16"):  # started at the previous default width
+        run(ExperimentConfig(out=tmp_path, resume=True))
+    check_resumable(ExperimentConfig(out=tmp_path, resume=True, interface_dim=16))
+    with pytest.raises(ValueError, match="--interface-noise bernoulli"):
+        check_resumable(ExperimentConfig(out=tmp_path, resume=True, interface_dim=16, interface_noise="gaussian"))
+
+
 def test_bad_configuration_is_refused():
     with pytest.raises(ValueError, match="valid"):
         ExperimentConfig(policy=("transformer",))
@@ -374,6 +386,8 @@ def test_bad_configuration_is_refused():
         PPOConfig(num_envs=0)
     with pytest.raises(ValueError, match="interface_dim"):
         ExperimentConfig(interface_dim=0)
+    with pytest.raises(ValueError, match="interface_noise"):
+        ExperimentConfig(interface_noise="uniform")
     with pytest.raises(ValueError, match="interface_dim"):
         ModularPolicy(SuiteSpec.from_suite(envs.ARMS), interface_dim=0)
     assert (ExperimentConfig().interface_dim, ExperimentConfig(suite="grid").interface_dim) == (2, 16)

@@ -163,6 +163,15 @@ def test_module_sizes_conflicting_with_file_raise(tmp_path):
         make_model(robots_from=str(tmp_path), tasks_from=str(wide))
 
 
+def test_a_model_saved_at_another_width_loads_only_when_told_the_width(tmp_path):
+    make_model(interface_dim=16).save(tmp_path / "wide.zip")
+    pair_kwargs = dict(suite="arms", robot=ROBOT, task=TASK)
+    with pytest.raises(ValueError, match="interface_dim=16"):  # the kwargs alone give the arms default, 2
+        PPO.load(tmp_path / "wide.zip", custom_objects={"policy_kwargs": pair_kwargs})
+    loaded = PPO.load(tmp_path / "wide.zip", custom_objects={"policy_kwargs": pair_kwargs | {"interface_dim": 16}})
+    assert loaded.policy.mlp_extractor.robot.config["actor_in"] == 16
+
+
 @pytest.mark.parametrize("role", ["robot", "task"])
 def test_fresh_module_fits_the_interface_of_the_module_from_a_file(role, tmp_path):
     save_modular_modules(ModularPolicy(SPEC, interface_dim=4), tmp_path, "arms")
