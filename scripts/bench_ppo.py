@@ -48,12 +48,13 @@ import tyro
 from stable_baselines3 import PPO as SB3PPO
 from stable_baselines3.common.callbacks import BaseCallback
 from stable_baselines3.common.env_util import make_vec_env
-from stable_baselines3.common.vec_env import VecEnv, VecMonitor
+from stable_baselines3.common.vec_env import VecMonitor
 
 import envs
 from agents.multipair import MultiPairEnv
 from agents.policy import INTERFACE_DIM, ActionDist, ModularPolicy
 from agents.ppo import PPO, PPOConfig
+from agents.sb3_training import NativeVecEnv, sb3_ppo_kwargs
 from agents.spaces import ObsBatch, SuiteSpec
 
 
@@ -107,50 +108,6 @@ class Args:
     compiled again on the cache "compile" left (needs "compile")"""
     json: Path | None = None
     """also write the figures to this JSON file"""
-
-
-class NativeVecEnv(VecEnv):
-    """A gymnasium vector env with SAME_STEP autoreset seen as an SB3 `VecEnv` (Dict observations)."""
-
-    def __init__(self, env: gym.vector.VectorEnv) -> None:
-        self.env = env
-        self._actions: np.ndarray | None = None
-        super().__init__(env.num_envs, env.single_observation_space, env.single_action_space)
-
-    def reset(self):
-        seed = self._seeds[0]
-        obs, _ = self.env.reset(seed=seed)
-        self._reset_seeds()
-        return obs
-
-    def step_async(self, actions: np.ndarray) -> None:
-        self._actions = actions
-
-    def step_wait(self):
-        obs, reward, terminated, truncated, info = self.env.step(self._actions)
-        dones = terminated | truncated
-        infos: list[dict[str, Any]] = [{} for _ in range(self.num_envs)]
-        for i in np.flatnonzero(dones):
-            infos[i]["terminal_observation"] = info["final_obs"][i]
-            infos[i]["TimeLimit.truncated"] = bool(truncated[i] and not terminated[i])
-        return obs, reward.astype(np.float32), dones, infos
-
-    def close(self) -> None:
-        self.env.close()
-
-    def get_attr(self, attr_name: str, indices=None) -> list[Any]:
-        if attr_name == "render_mode":
-            return [None] * len(list(self._get_indices(indices)))
-        raise AttributeError(attr_name)
-
-    def set_attr(self, attr_name: str, value: Any, indices=None) -> None:
-        raise AttributeError(attr_name)
-
-    def env_method(self, method_name: str, *args, indices=None, **kwargs) -> list[Any]:
-        raise AttributeError(method_name)
-
-    def env_is_wrapped(self, wrapper_class, indices=None) -> list[bool]:
-        return [False] * len(list(self._get_indices(indices)))
 
 
 class EpisodeReturns(BaseCallback):
@@ -249,16 +206,21 @@ def evaluate(act, env_id: str, episodes: int, seed: int) -> float:
     return float(returns.mean())
 
 
+def ppo_config(args: Args, total: int, compiled: bool = False) -> PPOConfig:
+    """The settings both libraries train with (SB3 gets them through `sb3_ppo_kwargs`)."""
+    return PPOConfig(seed=args.seed, total_timesteps=total, num_envs=args.num_envs, num_steps=args.num_steps,
+                     learning_rate=args.learning_rate, gamma=args.gamma, gae_lambda=args.gae_lambda,
+                     num_minibatches=args.num_minibatches, update_epochs=args.update_epochs,
+                     clip_coef=args.clip_coef, ent_coef=args.ent_coef, vf_coef=args.vf_coef,
+                     max_grad_norm=args.max_grad_norm, checkpoint_every=10**9, compile=compiled)
+
+
 def train_modrl(args: Args, robot: str, task: str, total: int, compiled: bool = False) -> dict[str, Any]:
     # A policy holds the modules it trains: here one robot and one task module (suite-wide widths).
     spec = SuiteSpec.from_suite(envs.ARMS).subset([robot], [task])
     torch.manual_seed(args.seed)
     policy = ModularPolicy(spec, args.interface_dim, args.task_hidden, args.robot_hidden, interface_dropout=0.0)
-    config = PPOConfig(seed=args.seed, total_timesteps=total, num_envs=args.num_envs, num_steps=args.num_steps,
-                       learning_rate=args.learning_rate, gamma=args.gamma, gae_lambda=args.gae_lambda,
-                       num_minibatches=args.num_minibatches, update_epochs=args.update_epochs,
-                       clip_coef=args.clip_coef, ent_coef=args.ent_coef, vf_coef=args.vf_coef,
-                       max_grad_norm=args.max_grad_norm, checkpoint_every=10**9, compile=compiled)
+    config = ppo_config(args, total, compiled)
     env = MultiPairEnv(envs.ARMS, spec, [(robot, task)], args.num_envs)
     ppo = TimedPPO(policy, env, config, progress=False)
     start = time.perf_counter()
@@ -304,13 +266,8 @@ def train_sb3(args: Args, robot: str, task: str, total: int) -> dict[str, Any]:
     else:
         vec = make_vec_env(env_id, n_envs=args.num_envs, seed=args.seed)
     layers = [*args.task_hidden, args.interface_dim, *args.robot_hidden]
-    lr = args.learning_rate
-    model = TimedSB3PPO("MultiInputPolicy", vec, learning_rate=lambda remaining: remaining * lr, n_steps=args.num_steps,
-                   batch_size=args.num_envs * args.num_steps // args.num_minibatches, n_epochs=args.update_epochs,
-                   gamma=args.gamma, gae_lambda=args.gae_lambda, clip_range=args.clip_coef,
-                   clip_range_vf=args.clip_coef, ent_coef=args.ent_coef, vf_coef=args.vf_coef,
-                   max_grad_norm=args.max_grad_norm, seed=args.seed, device="cpu", verbose=0,
-                   policy_kwargs=dict(net_arch=dict(pi=layers, vf=layers), activation_fn=torch.nn.Tanh))
+    model = TimedSB3PPO("MultiInputPolicy", vec, **sb3_ppo_kwargs(ppo_config(args, total)), verbose=0,
+                        policy_kwargs=dict(net_arch=dict(pi=layers, vf=layers), activation_fn=torch.nn.Tanh))
     episodes = EpisodeReturns()
     start = time.perf_counter()
     model.learn(total, callback=episodes)

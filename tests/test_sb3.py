@@ -1,6 +1,9 @@
-"""The stable-baselines3 bridge: learning, save/load, starting from module files, freezing, bad input."""
+"""The stable-baselines3 bridge: learning, save/load, starting from module files, freezing, bad input;
+SB3 under modrl's PPO settings, and a new robot module taught beside frozen task modules."""
 
 from __future__ import annotations
+
+from dataclasses import replace
 
 import gymnasium as gym
 import numpy as np
@@ -10,8 +13,10 @@ from stable_baselines3 import PPO
 
 import envs
 from agents.policy import ActionDist, ModularPolicy, default_interface_dim
+from agents.ppo import PPOConfig
 from agents.recombine import load_policy, save_modules as save_modular_modules
 from agents.sb3 import SB3ModularPolicy, save_modules
+from agents.sb3_training import sb3_ppo_kwargs
 from agents.spaces import ObsBatch, SuiteSpec
 from modrl import load_module
 
@@ -183,3 +188,32 @@ def test_fresh_module_fits_the_interface_of_the_module_from_a_file(role, tmp_pat
 def test_fresh_modules_take_the_suite_default_interface():
     pair = make_model().policy.mlp_extractor
     assert pair.task.config["actor_out"] == default_interface_dim("arms") == 2
+
+
+def test_sb3_ppo_kwargs_carry_modrl_settings():
+    kwargs = sb3_ppo_kwargs(PPOConfig(num_envs=8, num_steps=32, num_minibatches=4, learning_rate=0.01, seed=7))
+    assert (kwargs["n_steps"], kwargs["batch_size"], kwargs["seed"], kwargs["clip_range_vf"]) == (32, 64, 7, 0.2)
+    assert kwargs["learning_rate"](1.0) == 0.01 and kwargs["learning_rate"](0.5) == 0.005  # annealed to 0
+    fixed = sb3_ppo_kwargs(PPOConfig(anneal_lr=False, clip_vloss=False, norm_adv=False))
+    assert (fixed["learning_rate"], fixed["clip_range_vf"], fixed["normalize_advantage"]) == (1e-3, None, False)
+
+
+def test_new_robot_module_learns_beside_frozen_task_modules_and_runs_every_task(tmp_path, script):
+    modules = save_modular_modules(ModularPolicy(SPEC, interface_dim=2), tmp_path / "run", "arms")[0].parents[1]
+    new_robot = script("new_robot")
+    args = new_robot.NewRobotArgs(modules=modules, robot="Arm4", task="ReachBlue", seeds=(3,), episodes=4,
+                                  ppo=PPOConfig(total_timesteps=2 * 8 * 16, num_envs=8, num_steps=16,
+                                                num_minibatches=2, update_epochs=2), out=tmp_path / "out")
+    records = new_robot.main(args)
+    assert {(r["policy"], r["task"], r["split"]) for r in records} == {
+        (p, t, "train" if t == "ReachBlue" else "holdout") for p in ("new robot module", "untrained robot module",
+                                                                      "jointly trained robot module")
+        for t in ("ReachRed", "ReachBlue", "Push")}
+    seed_dir = tmp_path / "out" / "seed3"
+    task_before = snapshot(load_module(modules / "task" / "ReachBlue.pt"))
+    assert not changed(task_before, load_module(seed_dir / "task" / "ReachBlue.pt"))  # frozen
+    robot_before = snapshot(load_module(seed_dir / "untrained" / "robot" / "Arm4.pt"))
+    assert changed(robot_before, load_module(seed_dir / "robot" / "Arm4.pt"))
+    assert (tmp_path / "out" / "zero_shot.png").exists()
+    with pytest.raises(ValueError, match="valid robots"):
+        new_robot.main(replace(args, robot="Arm9"))

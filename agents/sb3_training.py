@@ -1,0 +1,70 @@
+"""Running stable-baselines3 under modrl's settings: the suites' native vector envs as an SB3
+`VecEnv`, and a `PPOConfig` as SB3 `PPO` arguments (so both libraries train alike)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import gymnasium as gym
+import numpy as np
+from stable_baselines3.common.vec_env import VecEnv
+
+from agents.ppo import PPOConfig
+
+
+class NativeVecEnv(VecEnv):
+    """A gymnasium vector env with SAME_STEP autoreset seen as an SB3 `VecEnv` (Dict observations)."""
+
+    def __init__(self, env: gym.vector.VectorEnv) -> None:
+        self.env = env
+        self._actions: np.ndarray | None = None
+        super().__init__(env.num_envs, env.single_observation_space, env.single_action_space)
+
+    def reset(self):
+        seed = self._seeds[0]
+        obs, _ = self.env.reset(seed=seed)
+        self._reset_seeds()
+        return obs
+
+    def step_async(self, actions: np.ndarray) -> None:
+        self._actions = actions
+
+    def step_wait(self):
+        obs, reward, terminated, truncated, info = self.env.step(self._actions)
+        dones = terminated | truncated
+        infos: list[dict[str, Any]] = [{} for _ in range(self.num_envs)]
+        for i in np.flatnonzero(dones):
+            infos[i]["terminal_observation"] = info["final_obs"][i]
+            infos[i]["TimeLimit.truncated"] = bool(truncated[i] and not terminated[i])
+        return obs, reward.astype(np.float32), dones, infos
+
+    def close(self) -> None:
+        self.env.close()
+
+    def get_attr(self, attr_name: str, indices=None) -> list[Any]:
+        if attr_name == "render_mode":
+            return [None] * len(list(self._get_indices(indices)))
+        raise AttributeError(attr_name)
+
+    def set_attr(self, attr_name: str, value: Any, indices=None) -> None:
+        raise AttributeError(attr_name)
+
+    def env_method(self, method_name: str, *args, indices=None, **kwargs) -> list[Any]:
+        raise AttributeError(method_name)
+
+    def env_is_wrapped(self, wrapper_class, indices=None) -> list[bool]:
+        return [False] * len(list(self._get_indices(indices)))
+
+
+def sb3_ppo_kwargs(config: PPOConfig) -> dict[str, Any]:
+    """SB3 `PPO(...)` keyword arguments for `config`: the same rollout length, minibatch size, epochs,
+    learning rate (annealed linearly to 0 if `anneal_lr`), discount, GAE, clipping (of the value too if
+    `clip_vloss`), loss coefficients, gradient clip and seed. SB3 stops an update at 1.5 × target_kl
+    where modrl stops at target_kl."""
+    lr = config.learning_rate
+    return dict(learning_rate=(lambda remaining: remaining * lr) if config.anneal_lr else lr,
+                n_steps=config.num_steps, batch_size=config.num_envs * config.num_steps // config.num_minibatches,
+                n_epochs=config.update_epochs, gamma=config.gamma, gae_lambda=config.gae_lambda,
+                clip_range=config.clip_coef, clip_range_vf=config.clip_coef if config.clip_vloss else None,
+                normalize_advantage=config.norm_adv, ent_coef=config.ent_coef, vf_coef=config.vf_coef,
+                max_grad_norm=config.max_grad_norm, target_kl=config.target_kl, seed=config.seed, device="cpu")
