@@ -217,7 +217,11 @@ class PPO:
         if state.get("format") != CHECKPOINT_FORMAT:  # e.g. per-tensor Adam state, or unstacked actor-critic layers
             raise ValueError(f"cannot resume: {self.checkpoint_path} was written by an earlier modrl whose parameter "
                              "layout differs; start the run again")
-        self.policy.load_state_dict(state["policy"])
+        try:
+            self.policy.load_state_dict(state["policy"])
+        except RuntimeError as error:  # e.g. size mismatch: another interface width or hidden sizes
+            raise ValueError(f"cannot resume: {self.checkpoint_path} holds a network of other sizes than this "
+                             f"policy (start it with the sizes the run began with, e.g. its --interface-dim)") from error
         self.optimizer.load_state_dict(state["optimizer"])
         self.update, self.history = state["update"], json.loads(state["history"])
         return True

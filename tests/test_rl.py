@@ -193,6 +193,9 @@ def test_resume_refuses_a_different_config(tmp_path):
     _ppo(policy, envs.ARMS, PAIRS[:1], tmp_path).train()
     with pytest.raises(ValueError, match="num_envs"):
         _ppo(policy, envs.ARMS, PAIRS[:1], tmp_path, num_envs=2).train(resume=True)
+    narrow = ModularPolicy(SuiteSpec.from_suite(envs.ARMS), interface_dim=2)
+    with pytest.raises(ValueError, match="other sizes"):
+        _ppo(narrow, envs.ARMS, PAIRS[:1], tmp_path).train(resume=True)
 
 
 def test_resume_refuses_a_checkpoint_of_an_earlier_layout(tmp_path):
