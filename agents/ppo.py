@@ -220,8 +220,10 @@ class PPO:
         try:
             self.policy.load_state_dict(state["policy"])
         except RuntimeError as error:  # e.g. size mismatch: another interface width or hidden sizes
-            raise ValueError(f"cannot resume: {self.checkpoint_path} holds a network of other sizes than this "
-                             f"policy (start it with the sizes the run began with, e.g. its --interface-dim)") from error
+            detail = str(error).strip().splitlines()[0]
+            raise ValueError(f"cannot resume: {self.checkpoint_path} holds a network of other sizes or layout "
+                             f"than this policy (start it as the run began, e.g. with its --interface-dim): "
+                             f"{detail}") from error
         self.optimizer.load_state_dict(state["optimizer"])
         self.update, self.history = state["update"], json.loads(state["history"])
         return True

@@ -19,7 +19,7 @@ def _mean_by_cell(records: list[dict], policy: str, key: str) -> dict[tuple[str,
 
 def table(records: list[dict], robots: list[str], tasks: list[str], policy: str) -> str:
     """Success rate / final distance per (robot, task); held-out pairs are marked with *."""
-    split = {(r["robot"], r["task"]): r["split"] for r in records}
+    split = {(r["robot"], r["task"]): r["split"] for r in records if r["policy"] == policy}
     success = _mean_by_cell(records, policy, "success_rate")
     distance = _mean_by_cell(records, policy, "final_distance")
     width = max(16, *(len(t) + 2 for t in tasks))
@@ -52,11 +52,11 @@ def heatmap(records: list[dict], robots: list[str], tasks: list[str], path: str 
     from matplotlib.patches import Rectangle
 
     policies = list(dict.fromkeys(r["policy"] for r in records))
-    split = {(r["robot"], r["task"]): r["split"] for r in records}
     fig, axes = plt.subplots(1, len(policies), figsize=(1.6 * len(tasks) * len(policies) + 1.5, 0.7 * len(robots) + 1.8),
                              squeeze=False)
     for ax, policy in zip(axes[0], policies):
         success = _mean_by_cell(records, policy, "success_rate")
+        split = {(r["robot"], r["task"]): r["split"] for r in records if r["policy"] == policy}
         grid = np.full((len(robots), len(tasks)), np.nan)
         for (robot, task), (mean, _, _) in success.items():
             grid[robots.index(robot), tasks.index(task)] = mean

@@ -8,6 +8,7 @@ from typing import Any
 import gymnasium as gym
 import numpy as np
 from stable_baselines3.common.vec_env import VecEnv
+from stable_baselines3.common.vec_env.base_vec_env import VecEnvIndices, VecEnvObs, VecEnvStepReturn
 
 from agents.ppo import PPOConfig
 
@@ -20,7 +21,7 @@ class NativeVecEnv(VecEnv):
         self._actions: np.ndarray | None = None
         super().__init__(env.num_envs, env.single_observation_space, env.single_action_space)
 
-    def reset(self):
+    def reset(self) -> VecEnvObs:
         seed = self._seeds[0]
         obs, _ = self.env.reset(seed=seed)
         self._reset_seeds()
@@ -29,7 +30,7 @@ class NativeVecEnv(VecEnv):
     def step_async(self, actions: np.ndarray) -> None:
         self._actions = actions
 
-    def step_wait(self):
+    def step_wait(self) -> VecEnvStepReturn:
         obs, reward, terminated, truncated, info = self.env.step(self._actions)
         dones = terminated | truncated
         infos: list[dict[str, Any]] = [{} for _ in range(self.num_envs)]
@@ -41,26 +42,34 @@ class NativeVecEnv(VecEnv):
     def close(self) -> None:
         self.env.close()
 
-    def get_attr(self, attr_name: str, indices=None) -> list[Any]:
+    def get_attr(self, attr_name: str, indices: VecEnvIndices = None) -> list[Any]:
         if attr_name == "render_mode":
             return [None] * len(list(self._get_indices(indices)))
         raise AttributeError(attr_name)
 
-    def set_attr(self, attr_name: str, value: Any, indices=None) -> None:
+    def set_attr(self, attr_name: str, value: Any, indices: VecEnvIndices = None) -> None:
         raise AttributeError(attr_name)
 
-    def env_method(self, method_name: str, *args, indices=None, **kwargs) -> list[Any]:
+    def env_method(self, method_name: str, *args, indices: VecEnvIndices = None, **kwargs) -> list[Any]:
         raise AttributeError(method_name)
 
-    def env_is_wrapped(self, wrapper_class, indices=None) -> list[bool]:
+    def env_is_wrapped(self, wrapper_class: type[gym.Wrapper], indices: VecEnvIndices = None) -> list[bool]:
         return [False] * len(list(self._get_indices(indices)))
 
 
 def sb3_ppo_kwargs(config: PPOConfig) -> dict[str, Any]:
     """SB3 `PPO(...)` keyword arguments for `config`: the same rollout length, minibatch size, epochs,
     learning rate (annealed linearly to 0 if `anneal_lr`), discount, GAE, clipping (of the value too if
-    `clip_vloss`), loss coefficients, gradient clip and seed. SB3 stops an update at 1.5 × target_kl
-    where modrl stops at target_kl."""
+    `clip_vloss`), loss coefficients, gradient clip and seed.
+
+    Where SB3 differs: with `target_kl` it stops an update before the minibatch whose approximate KL
+    passes 1.5 × target_kl (modrl: after an epoch whose mean KL passes target_kl), and its annealing
+    starts one update lower. `compile` has no SB3 counterpart (ValueError); `checkpoint_every` is modrl's."""
+    if config.compile:
+        raise ValueError("compile is modrl's; SB3 trains eagerly")
+    if (config.num_envs * config.num_steps) % config.num_minibatches:
+        raise ValueError(f"num_envs * num_steps = {config.num_envs * config.num_steps} does not split into "
+                         f"{config.num_minibatches} minibatches")
     lr = config.learning_rate
     return dict(learning_rate=(lambda remaining: remaining * lr) if config.anneal_lr else lr,
                 n_steps=config.num_steps, batch_size=config.num_envs * config.num_steps // config.num_minibatches,

@@ -6,9 +6,9 @@ task modules already speak, so every task module should drive it.
     python scripts/new_robot.py --modules runs/arms/modular/seed1/modules --seeds 1 2 3 --out runs/new_robot
 
 Trains with stable-baselines3 PPO and `agents.sb3.SB3ModularPolicy(tasks_from=..., freeze=("task",))`
-under the same PPO settings as `scripts/train.py`. Evaluates, on the taught task and the others:
+under `PPOConfig` hyper-parameters (300k steps by default). Evaluates, on the taught task and the others:
 the new robot module; the robot module of the run the task modules came from (trained with them
-jointly, for reference); and the new module before training (an untrained robot module).
+jointly, for reference, if it has one); and the new module before training (an untrained robot module).
 """
 
 from __future__ import annotations
@@ -31,6 +31,7 @@ from agents.report import publish
 from agents.sb3 import SB3ModularPolicy, save_modules
 from agents.sb3_training import NativeVecEnv, sb3_ppo_kwargs
 from agents.spaces import SuiteSpec
+from modrl import load_module
 
 
 @dataclass
@@ -50,9 +51,28 @@ class NewRobotArgs:
     episodes: int = 100
     """evaluation episodes per pair (sampled actions)"""
     ppo: PPOConfig = field(default_factory=lambda: PPOConfig(total_timesteps=300_000))
-    """PPO settings (num_envs, num_steps, ... as in scripts/train.py)"""
+    """PPO hyper-parameters (compile and checkpoint_every do not apply: SB3 trains)"""
     out: Path | None = Path("runs/new_robot")
-    """writes seed<k>/{robot,task}/ modules, zero_shot.json and zero_shot.png here (None: keep nothing)"""
+    """writes seed<k>/{robot,task}/ (taught), seed<k>/untrained/ modules, zero_shot.json and zero_shot.png
+    here (None: keep nothing)"""
+
+    def __post_init__(self) -> None:
+        suite = envs.get_suite(self.suite)
+        for task in self.tasks():
+            suite.check(self.robot, task)
+        if not self.seeds or self.episodes <= 0:
+            raise ValueError(f"need at least one seed and episodes > 0, got seeds {self.seeds}, "
+                             f"episodes {self.episodes}")
+        if not self.modules.is_dir():
+            raise FileNotFoundError(f"no modules directory {self.modules}")
+        missing = [t for t in self.tasks() if not (self.modules / "task" / f"{t}.pt").exists()]
+        if missing:
+            raise FileNotFoundError(f"no task module for {missing} under {self.modules / 'task'}")
+
+    def tasks(self) -> list[str]:
+        """The taught task first, then the zero-shot ones."""
+        others = self.eval_tasks or envs.get_suite(self.suite).tasks
+        return list(dict.fromkeys([self.task, *others]))
 
 
 def teach(args: NewRobotArgs, seed: int, directory: Path) -> Path:
@@ -60,46 +80,55 @@ def teach(args: NewRobotArgs, seed: int, directory: Path) -> Path:
     (the module before training to `directory/untrained`)."""
     suite = envs.get_suite(args.suite)
     vec = NativeVecEnv(gym.make_vec(suite.env_id(args.robot, args.task), args.ppo.num_envs))
-    config = replace(args.ppo, seed=seed)
-    model = SB3PPO(SB3ModularPolicy, vec, verbose=0, **sb3_ppo_kwargs(config),
-                   policy_kwargs=dict(suite=args.suite, robot=args.robot, task=args.task,
-                                      tasks_from=str(args.modules), freeze=("task",)))
-    save_modules(model.policy, directory / "untrained")
-    start = time.perf_counter()
-    model.learn(config.total_timesteps)
-    print(f"seed {seed}: {args.robot} module taught on {args.task} in {model.num_timesteps} steps, "
-          f"{time.perf_counter() - start:.0f} s")
-    vec.close()
+    try:
+        config = replace(args.ppo, seed=seed, compile=False)
+        model = SB3PPO(SB3ModularPolicy, vec, verbose=0, **sb3_ppo_kwargs(config),
+                       policy_kwargs=dict(suite=args.suite, robot=args.robot, task=args.task,
+                                          tasks_from=str(args.modules), freeze=("task",)))
+        save_modules(model.policy, directory / "untrained")
+        start = time.perf_counter()
+        model.learn(config.total_timesteps)
+        print(f"seed {seed}: {args.robot} module taught on {args.task} in {model.num_timesteps} steps, "
+              f"{time.perf_counter() - start:.0f} s")
+    finally:
+        vec.close()
     save_modules(model.policy, directory)
     return directory
 
 
 def main(args: NewRobotArgs) -> list[dict]:
-    """Teach, evaluate, print a table per robot module; records as in `zero_shot.json` (split "train" is
-    the taught task, "holdout" the tasks the new module never trained with)."""
-    suite = envs.get_suite(args.suite)
-    suite.check(args.robot, args.task)
-    tasks = [args.task, *[t for t in args.eval_tasks or suite.tasks if t != args.task]]
-    for task in tasks:
-        suite.check(args.robot, task)
+    """Teach, evaluate, print a table per robot module; records as in `zero_shot.json`. Split "train" is
+    the taught task, "holdout" the others; the run's own robot module (if it has one for this robot) is
+    evaluated once, as split "reference" and seed None: one module, so its spread is evaluation noise."""
+    suite, tasks = envs.get_suite(args.suite), args.tasks()
     spec = SuiteSpec.from_suite(suite)
-    torch.set_num_threads(1)
+    pairs = [(args.robot, t) for t in tasks]
+    width = load_module(args.modules / "task" / f"{args.task}.pt").config["actor_out"]
+    settings = {"suite": args.suite, "actions": "sampled", "interface_dim": width, "modules": str(args.modules),
+                "total_timesteps": args.ppo.total_timesteps}
+
+    def run(robots_from: Path, policy: str, seed: int | None, split: str | None = None) -> list[dict]:
+        model = load_policy(spec, robots_from, args.modules, [args.robot], tasks, args.suite)
+        return [r | {"split": split or ("train" if r["task"] == args.task else "holdout"), "policy": policy,
+                     "seed": seed, **settings}
+                for r in evaluate(model, suite, pairs, args.episodes, seed=10_000 + (seed or args.seeds[0]),
+                                  deterministic=False)]
+
     records = []
     with tempfile.TemporaryDirectory(prefix="modrl-new-robot-") as scratch:
         root = args.out if args.out is not None else Path(scratch)
         for seed in args.seeds:
             directory = teach(args, seed, root / f"seed{seed}")
-            sources = {"new robot module": directory, "untrained robot module": directory / "untrained",
-                       "jointly trained robot module": args.modules}
-            for name, robots_from in sources.items():
-                policy = load_policy(spec, robots_from, args.modules, [args.robot], tasks, args.suite)
-                for r in evaluate(policy, suite, [(args.robot, t) for t in tasks], args.episodes,
-                                  seed=10_000 + seed, deterministic=False):
-                    records.append(r | {"split": "train" if r["task"] == args.task else "holdout", "policy": name,
-                                        "seed": seed, "suite": args.suite, "actions": "sampled"})
+            records += run(directory, "new robot module", seed)
+            records += run(directory / "untrained", "untrained robot module", seed)
+    if (args.modules / "robot" / f"{args.robot}.pt").exists():
+        records += run(args.modules, "the run's own robot module", None, split="reference")
+    else:
+        print(f"({args.modules} has no {args.robot} module to compare with)")
     publish(records, [args.robot], tasks, args.out)
     return records
 
 
 if __name__ == "__main__":
+    torch.set_num_threads(1)
     main(tyro.cli(NewRobotArgs))

@@ -196,6 +196,10 @@ def test_sb3_ppo_kwargs_carry_modrl_settings():
     assert kwargs["learning_rate"](1.0) == 0.01 and kwargs["learning_rate"](0.5) == 0.005  # annealed to 0
     fixed = sb3_ppo_kwargs(PPOConfig(anneal_lr=False, clip_vloss=False, norm_adv=False))
     assert (fixed["learning_rate"], fixed["clip_range_vf"], fixed["normalize_advantage"]) == (1e-3, None, False)
+    with pytest.raises(ValueError, match="compile"):
+        sb3_ppo_kwargs(PPOConfig(compile=True))
+    with pytest.raises(ValueError, match="minibatches"):
+        sb3_ppo_kwargs(PPOConfig(num_envs=3, num_steps=5, num_minibatches=2))
 
 
 def test_new_robot_module_learns_beside_frozen_task_modules_and_runs_every_task(tmp_path, script):
@@ -205,10 +209,12 @@ def test_new_robot_module_learns_beside_frozen_task_modules_and_runs_every_task(
                                   ppo=PPOConfig(total_timesteps=2 * 8 * 16, num_envs=8, num_steps=16,
                                                 num_minibatches=2, update_epochs=2), out=tmp_path / "out")
     records = new_robot.main(args)
+    tasks = ("ReachRed", "ReachBlue", "Push")
     assert {(r["policy"], r["task"], r["split"]) for r in records} == {
-        (p, t, "train" if t == "ReachBlue" else "holdout") for p in ("new robot module", "untrained robot module",
-                                                                      "jointly trained robot module")
-        for t in ("ReachRed", "ReachBlue", "Push")}
+        (p, t, "train" if t == "ReachBlue" else "holdout") for p in ("new robot module", "untrained robot module")
+        for t in tasks} | {("the run's own robot module", t, "reference") for t in tasks}
+    assert {r["interface_dim"] for r in records} == {2}
+    assert [r["seed"] for r in records if r["split"] == "reference"] == [None] * 3  # one module, evaluated once
     seed_dir = tmp_path / "out" / "seed3"
     task_before = snapshot(load_module(modules / "task" / "ReachBlue.pt"))
     assert not changed(task_before, load_module(seed_dir / "task" / "ReachBlue.pt"))  # frozen
@@ -216,4 +222,8 @@ def test_new_robot_module_learns_beside_frozen_task_modules_and_runs_every_task(
     assert changed(robot_before, load_module(seed_dir / "robot" / "Arm4.pt"))
     assert (tmp_path / "out" / "zero_shot.png").exists()
     with pytest.raises(ValueError, match="valid robots"):
-        new_robot.main(replace(args, robot="Arm9"))
+        replace(args, robot="Arm9")
+    with pytest.raises(FileNotFoundError, match="no task module"):
+        replace(args, modules=tmp_path / "out" / "seed3")  # holds ReachBlue only
+    with pytest.raises(ValueError, match="seed"):
+        replace(args, seeds=())
