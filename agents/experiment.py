@@ -15,7 +15,7 @@ import torch
 import envs
 from agents.evaluate import evaluate
 from agents.multipair import MultiPairEnv
-from agents.policy import DROPOUT_MODES, NOISE_KINDS, POLICIES, build_policy, default_interface_dim
+from agents.policy import DROPOUT_MODES, NOISE_KINDS, POLICIES, build_policy, suite_interface
 from agents.ppo import PPO, PPOConfig, seed_everything
 from agents.recombine import save_modules
 from agents.report import parse_pairs
@@ -41,17 +41,20 @@ class ExperimentConfig:
     stall just outside the success radius on arms and to loop on grids)"""
     random_baseline: bool = True
     """also evaluate an untrained modular policy (reference for final distance)"""
+    # The four interface settings default (None) to what recombined best on the suite (`suite_interface`):
+    # arms: 2 wide, gaussian dropout 0.2 in replay mode; grid: 16 wide, bernoulli dropout 0.2 in update mode.
     interface_dim: int | None = None
-    """width of the task→robot interface (None: the suite's measured best, 2 on arms, 16 on grid; see README)"""
-    interface_dropout: float = 0.0
-    """dropout on the interface while training (Devin et al.'s regulariser; measured no better, see README)"""
-    dropout_mode: Literal["update", "replay", "consistency"] = "consistency"
+    """width of the task→robot interface (None: the suite's default; see README)"""
+    interface_dropout: float | None = None
+    """dropout on the interface while training, Devin et al.'s regulariser (None: the suite's default)"""
+    dropout_mode: Literal["update", "replay", "consistency"] | None = None
     """update: act with the full interface, drop out in the PPO update; replay: act with dropout masks
     and replay them in the update (an exact ratio); consistency: PPO on the full interface plus a penalty
-    on how much dropout changes the actor output (see README for what each measured)"""
-    interface_noise: Literal["bernoulli", "gaussian"] = "bernoulli"
+    on how much dropout changes the actor output (None: the suite's default; see README for each)"""
+    interface_noise: Literal["bernoulli", "gaussian"] | None = None
     """kind of interface dropout: bernoulli (zero units) or gaussian (multiply every unit by 1 + σ·N(0, 1),
-    σ² = p/(1-p): the same variance, no unit silenced, though a unit's sign flips when the factor is < 0)"""
+    σ² = p/(1-p): the same variance, no unit silenced, though a unit's sign flips when the factor is < 0)
+    (None: the suite's default)"""
     hyper_banks: tuple[Literal["robot", "task"], ...] = ()
     """modular: roles whose modules are generated from a shared base and a learned code per module
     (`modrl.HyperBank`), e.g. --hyper-banks robot (none: every module independent)"""
@@ -69,10 +72,13 @@ class ExperimentConfig:
 
     def __post_init__(self) -> None:
         envs.get_suite(self.suite)  # unknown suite → ValueError listing the valid ones
-        if self.interface_dim is None:
-            self.interface_dim = default_interface_dim(self.suite)
+        for name, value in suite_interface(self.suite).items():
+            if getattr(self, name) is None:
+                setattr(self, name, value)
         if self.interface_dim < 1:
             raise ValueError(f"interface_dim must be >= 1, got {self.interface_dim}")
+        if not 0.0 <= self.interface_dropout < 1.0:
+            raise ValueError(f"interface_dropout must be in [0, 1), got {self.interface_dropout}")
         for policy in self.policy:
             if policy not in POLICIES:
                 raise ValueError(f"unknown policy {policy!r}; valid: {list(POLICIES)}")

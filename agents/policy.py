@@ -24,15 +24,26 @@ ROLES = ("robot", "task")
 DROPOUT_MODES = ("update", "replay", "consistency")
 NOISE_KINDS = ("bernoulli", "gaussian")
 INTERFACE_DIM = 16  # task → robot interface width (actor and critic each)
-SUITE_INTERFACE_DIM = {"arms": 2}  # measured best per suite (README): planar arms recombine best through 2 numbers
+INTERFACE = {"interface_dim": INTERFACE_DIM, "interface_dropout": 0.0, "dropout_mode": "consistency",
+             "interface_noise": "bernoulli"}  # generic interface settings
+SUITE_INTERFACE = {  # what recombined best on each suite (README): what `scripts/train.py` uses by default
+    "arms": {"interface_dim": 2, "interface_dropout": 0.2, "dropout_mode": "replay", "interface_noise": "gaussian"},
+    "grid": {"interface_dim": 16, "interface_dropout": 0.2, "dropout_mode": "update", "interface_noise": "bernoulli"},
+}
 TASK_HIDDEN = (64,)
 ROBOT_HIDDEN = (64, 64)
 LOG_SQRT_2PI = 0.5 * math.log(2 * math.pi)
 
 
+def suite_interface(suite: str) -> dict[str, float | int | str]:
+    """The interface settings (width, dropout, dropout mode, noise kind) `scripts/train.py` uses on `suite`
+    unless told otherwise: the ones that recombined best there."""
+    return INTERFACE | SUITE_INTERFACE.get(suite, {})
+
+
 def default_interface_dim(suite: str) -> int:
-    """The interface width `scripts/train.py` uses on `suite` unless told otherwise."""
-    return SUITE_INTERFACE_DIM.get(suite, INTERFACE_DIM)
+    """The interface width `scripts/train.py` and the SB3 policy use on `suite` unless told otherwise."""
+    return int(suite_interface(suite)["interface_dim"])
 
 
 class ModularPolicy(nn.Module):

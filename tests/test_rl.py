@@ -326,8 +326,8 @@ def test_experiment_end_to_end_writes_results(tmp_path, script):
     for r in data:
         assert {"robot", "task", "split", "policy", "seed", "success_rate", "final_distance", "episodes"} <= set(r)
         if r["policy"] == "modular":  # the interface and module sharing a modular record was trained with
-            assert (r["interface_dim"], r["interface_dropout"], r["dropout_mode"]) == (2, 0.0, None)
-            assert (r["interface_noise"], r["hyper_banks"]) == (None, [])
+            assert (r["interface_dim"], r["interface_dropout"], r["dropout_mode"]) == (2, 0.2, "replay")  # arms
+            assert (r["interface_noise"], r["hyper_banks"]) == ("gaussian", [])
         if r["policy"] == "random":  # an untrained modular network, at the arms default width
             assert r["interface_dim"] == 2
     assert (tmp_path / "zero_shot.png").stat().st_size > 1000
@@ -367,11 +367,12 @@ def test_pairs_restrict_training_and_evaluation_to_chosen_pairs():
 
 def test_resume_under_other_model_settings_is_refused(tmp_path):
     (tmp_path / "config.json").write_text(json.dumps({"suite": "arms", "interface_dim": 16, "hyper_banks": []}))
-    with pytest.raises(ValueError, match="--interface-dim 16"):  # started at the previous default width
+    with pytest.raises(ValueError, match="--interface-dim 16 --interface-dropout 0.0"):  # an earlier release's run
         run(ExperimentConfig(out=tmp_path, resume=True))
-    check_resumable(ExperimentConfig(out=tmp_path, resume=True, interface_dim=16))
+    then = dict(interface_dim=16, interface_dropout=0.0, dropout_mode="consistency", interface_noise="bernoulli")
+    check_resumable(ExperimentConfig(out=tmp_path, resume=True, **then))
     with pytest.raises(ValueError, match="--interface-noise bernoulli"):
-        check_resumable(ExperimentConfig(out=tmp_path, resume=True, interface_dim=16, interface_noise="gaussian"))
+        check_resumable(ExperimentConfig(out=tmp_path, resume=True, **then | {"interface_noise": "gaussian"}))
 
 
 def test_bad_configuration_is_refused():
@@ -393,8 +394,12 @@ def test_bad_configuration_is_refused():
         ExperimentConfig(interface_noise="uniform")
     with pytest.raises(ValueError, match="interface_dim"):
         ModularPolicy(SuiteSpec.from_suite(envs.ARMS), interface_dim=0)
-    assert (ExperimentConfig().interface_dim, ExperimentConfig(suite="grid").interface_dim) == (2, 16)
-    assert ExperimentConfig(interface_dim=8).interface_dim == 8
+    with pytest.raises(ValueError, match="interface_dropout"):
+        ExperimentConfig(interface_dropout=1.0)
+    interface = lambda cfg: (cfg.interface_dim, cfg.interface_dropout, cfg.dropout_mode, cfg.interface_noise)  # noqa: E731
+    assert interface(ExperimentConfig()) == (2, 0.2, "replay", "gaussian")  # each suite's measured best
+    assert interface(ExperimentConfig(suite="grid")) == (16, 0.2, "update", "bernoulli")
+    assert interface(ExperimentConfig(interface_dim=8, interface_dropout=0.0)) == (8, 0.0, "replay", "gaussian")
     assert isinstance(build_policy("monolithic", SuiteSpec.from_suite(envs.GRID)), MonolithicPolicy)
 
 
