@@ -49,8 +49,9 @@ def default_interface_dim(suite: str) -> int:
 class ModularPolicy(nn.Module):
     """Task modules feed robot modules through a fixed-width interface (one for actor, one for critic).
 
-    `interface_dim` defaults to the generic 16; `scripts/train.py` and the SB3 policy use
-    `default_interface_dim(suite)` instead (2 on arms)."""
+    Its interface arguments default to the generic settings (`INTERFACE`: 16 wide, no dropout);
+    `scripts/train.py` uses `suite_interface(suite)` instead (arms: 2 wide, gaussian dropout 0.2,
+    replayed) and the SB3 policy `default_interface_dim(suite)`."""
 
     def __init__(self, spec: SuiteSpec, interface_dim: int = INTERFACE_DIM, task_hidden: tuple[int, ...] = TASK_HIDDEN,
                  robot_hidden: tuple[int, ...] = ROBOT_HIDDEN, interface_dropout: float = 0.0,
