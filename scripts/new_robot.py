@@ -60,6 +60,8 @@ class NewRobotArgs:
         suite = envs.get_suite(self.suite)
         for task in self.tasks():
             suite.check(self.robot, task)
+        if self.ppo.compile:
+            raise ValueError("--ppo.compile is modrl's; here SB3 trains, eagerly")
         if not self.seeds or self.episodes <= 0:
             raise ValueError(f"need at least one seed and episodes > 0, got seeds {self.seeds}, "
                              f"episodes {self.episodes}")
@@ -81,7 +83,7 @@ def teach(args: NewRobotArgs, seed: int, directory: Path) -> Path:
     suite = envs.get_suite(args.suite)
     vec = NativeVecEnv(gym.make_vec(suite.env_id(args.robot, args.task), args.ppo.num_envs))
     try:
-        config = replace(args.ppo, seed=seed, compile=False)
+        config = replace(args.ppo, seed=seed)
         model = SB3PPO(SB3ModularPolicy, vec, verbose=0, **sb3_ppo_kwargs(config),
                        policy_kwargs=dict(suite=args.suite, robot=args.robot, task=args.task,
                                           tasks_from=str(args.modules), freeze=("task",)))
@@ -111,7 +113,7 @@ def main(args: NewRobotArgs) -> list[dict]:
         model = load_policy(spec, robots_from, args.modules, [args.robot], tasks, args.suite)
         return [r | {"split": split or ("train" if r["task"] == args.task else "holdout"), "policy": policy,
                      "seed": seed, **settings}
-                for r in evaluate(model, suite, pairs, args.episodes, seed=10_000 + (seed or args.seeds[0]),
+                for r in evaluate(model, suite, pairs, args.episodes, seed=10_000 + (args.seeds[0] if seed is None else seed),
                                   deterministic=False)]
 
     records = []

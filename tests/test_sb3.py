@@ -227,3 +227,5 @@ def test_new_robot_module_learns_beside_frozen_task_modules_and_runs_every_task(
         replace(args, modules=tmp_path / "out" / "seed3")  # holds ReachBlue only
     with pytest.raises(ValueError, match="seed"):
         replace(args, seeds=())
+    with pytest.raises(ValueError, match="compile"):
+        replace(args, ppo=replace(args.ppo, compile=True))
