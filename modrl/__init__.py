@@ -6,6 +6,7 @@ torch-only, importable on its own by any project.
 from modrl.modules.adapters import LoRA, BottleneckAdapter, FiLM, InputComposition
 from modrl.modules.base import Module, build_module
 from modrl.modules.mlp import MLP, Linear
+from modrl.modules.actor_critic import ActorCriticModule
 from modrl.bank import ModuleBank
 from modrl.hyperbank import HyperBank
 from modrl.routing import Path, Routing
@@ -22,7 +23,7 @@ from modrl.io import load_into_bank, load_module, read_header, save_bank, save_m
 from modrl.registry import AGGREGATORS, MODULES, ROUTERS
 
 __all__ = [
-    "AGGREGATORS", "MODULES", "ROUTERS", "Aggregator", "Attention", "BottleneckAdapter", "FiLM",
+    "AGGREGATORS", "MODULES", "ROUTERS", "ActorCriticModule", "Aggregator", "Attention", "BottleneckAdapter", "FiLM",
     "FixedRouter", "GumbelRouter", "HierarchicalRouter", "HyperBank", "InputComposition", "LoRA",
     "Linear", "MLP", "Merge", "Module", "ModuleBank", "Path", "PolicyRouter", "RewardBaseline",
     "RoutedLayer", "RoutedNetwork", "Router", "Routing", "Sequential", "SoftMoERouter", "TopKRouter",

@@ -51,11 +51,11 @@ from stable_baselines3.common.env_util import make_vec_env
 from stable_baselines3.common.vec_env import VecMonitor
 
 import envs
-from agents.multipair import MultiPairEnv
-from agents.policy import INTERFACE_DIM, ActionDist, ModularPolicy
-from agents.ppo import PPO, PPOConfig
-from agents.sb3_training import NativeVecEnv, sb3_ppo_kwargs
-from agents.spaces import ObsBatch, SuiteSpec
+from agents.common.multipair import MultiPairEnv
+from agents.rl.policies import INTERFACE_DIM, ActionDist, ModularPolicy
+from agents.rl.ppo import PPO, PPOConfig
+from agents.sb3.training import NativeVecEnv, sb3_ppo_kwargs
+from agents.common.spec import ObsBatch, SuiteSpec
 
 
 @dataclass

@@ -19,7 +19,7 @@ from pathlib import Path
 import tyro
 from tqdm import tqdm
 
-from agents.supervised import METHODS, SupervisedConfig, check_method, run_method
+from agents.supervised.trainer import METHODS, SupervisedConfig, check_method, run_method
 
 
 @dataclass

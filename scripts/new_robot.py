@@ -24,13 +24,13 @@ import tyro
 from stable_baselines3 import PPO as SB3PPO
 
 import envs
-from agents.evaluate import evaluate
-from agents.ppo import PPOConfig
-from agents.recombine import load_policy
-from agents.report import publish
-from agents.sb3 import SB3ModularPolicy, save_modules
-from agents.sb3_training import NativeVecEnv, sb3_ppo_kwargs
-from agents.spaces import SuiteSpec
+from agents.common.evaluate import evaluate
+from agents.rl.ppo import PPOConfig
+from agents.rl.recombine import load_policy
+from agents.common.report import publish
+from agents.sb3.policy import SB3ModularPolicy, save_modules
+from agents.sb3.training import NativeVecEnv, sb3_ppo_kwargs
+from agents.common.spec import SuiteSpec
 from modrl import load_module
 
 

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import tyro
 
-from agents.report import summary
+from agents.common.report import summary
 
 
 @dataclass

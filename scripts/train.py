@@ -11,8 +11,8 @@ from __future__ import annotations
 import tyro
 
 import envs
-from agents.experiment import ExperimentConfig, run
-from agents.report import publish
+from agents.rl.experiment import ExperimentConfig, run
+from agents.common.report import publish
 
 
 def main(cfg: ExperimentConfig) -> list[dict]:

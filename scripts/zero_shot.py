@@ -12,10 +12,10 @@ from pathlib import Path
 import tyro
 
 import envs
-from agents.evaluate import evaluate
-from agents.recombine import load_policy
-from agents.report import parse_pairs, publish
-from agents.spaces import SuiteSpec
+from agents.common.evaluate import evaluate
+from agents.rl.recombine import load_policy
+from agents.common.report import parse_pairs, publish
+from agents.common.spec import SuiteSpec
 
 
 @dataclass

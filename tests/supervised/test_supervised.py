@@ -13,8 +13,8 @@ import pytest
 
 pytest.importorskip("sklearn")
 
-from agents.digits import NUM_TASKS, make_digits_mtl  # noqa: E402
-from agents.supervised import METHODS, SupervisedConfig, build_model, run_method  # noqa: E402
+from agents.supervised.digits import NUM_TASKS, make_digits_mtl  # noqa: E402
+from agents.supervised.trainer import METHODS, SupervisedConfig, build_model, run_method  # noqa: E402
 
 TINY = SupervisedConfig(steps=30, batch_size=32, hidden=8)
 

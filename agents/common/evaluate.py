@@ -5,9 +5,9 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from agents.multipair import MultiPairEnv
-from agents.policy import ActionDist
-from agents.spaces import SuiteSpec
+from agents.common.multipair import MultiPairEnv
+from agents.rl.policies import ActionDist
+from agents.common.spec import SuiteSpec
 
 
 @torch.no_grad()

@@ -29,9 +29,9 @@ import torch
 import tyro
 from torch import Tensor, nn
 
-from agents.multipair import MultiPairEnv
-from agents.policy import ActionDist
-from agents.spaces import ObsBatch
+from agents.common.multipair import MultiPairEnv
+from agents.rl.policies import ActionDist
+from agents.common.spec import ObsBatch
 from modrl.flat import clip_grad_norm_, flatten_parameters, is_flat
 
 

@@ -10,7 +10,7 @@ import numpy as np
 from stable_baselines3.common.vec_env import VecEnv
 from stable_baselines3.common.vec_env.base_vec_env import VecEnvIndices, VecEnvObs, VecEnvStepReturn
 
-from agents.ppo import PPOConfig
+from agents.rl.ppo import PPOConfig
 
 
 class NativeVecEnv(VecEnv):

@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from agents.report import summary, variant
+from agents.common.report import summary, variant
 
 
 def record(seed: int, task: str, split: str, success: float, distance: float = 0.1, **fields) -> dict:

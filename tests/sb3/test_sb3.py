@@ -12,12 +12,12 @@ import torch
 from stable_baselines3 import PPO
 
 import envs
-from agents.policy import ActionDist, ModularPolicy, default_interface_dim
-from agents.ppo import PPOConfig
-from agents.recombine import load_policy, save_modules as save_modular_modules
-from agents.sb3 import SB3ModularPolicy, save_modules
-from agents.sb3_training import sb3_ppo_kwargs
-from agents.spaces import ObsBatch, SuiteSpec
+from agents.rl.policies import ActionDist, ModularPolicy, default_interface_dim
+from agents.rl.ppo import PPOConfig
+from agents.rl.recombine import load_policy, save_modules as save_modular_modules
+from agents.sb3.policy import SB3ModularPolicy, save_modules
+from agents.sb3.training import sb3_ppo_kwargs
+from agents.common.spec import ObsBatch, SuiteSpec
 from modrl import load_module
 
 ROBOT, TASK = "Arm2", "ReachRed"

@@ -14,7 +14,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from agents.spaces import ObsBatch, SuiteSpec
+from agents.common.spec import ObsBatch, SuiteSpec
 
 
 @dataclass

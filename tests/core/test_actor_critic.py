@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from agents.heads import ActorCriticModule
+from modrl.modules.actor_critic import ActorCriticModule
 from modrl import ModuleBank
 from modrl.modules.mlp import MLP
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from agents.policy import ModularPolicy
-from agents.spaces import SuiteSpec
+from agents.rl.policies import ModularPolicy
+from agents.common.spec import SuiteSpec
 from envs import get_suite
 from modrl import load_module, read_header, save_bank
 

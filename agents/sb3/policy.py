@@ -3,7 +3,7 @@
     import gymnasium
     from stable_baselines3 import PPO
     import envs  # registers the ids
-    from agents.sb3 import SB3ModularPolicy, save_modules
+    from agents.sb3.policy import SB3ModularPolicy, save_modules
 
     env = gymnasium.make("modrl/Arm2-ReachRed-v1")
     model = PPO(SB3ModularPolicy, env, policy_kwargs=dict(suite="arms", robot="Arm2", task="ReachRed"))
@@ -15,7 +15,7 @@ It plugs into SB3 at its extension points and nowhere else:
 - `PairFeatures` (a `BaseFeaturesExtractor`) zero-pads obs["task"] and
   obs["robot"] to the suite's widths and returns [task | robot];
 - `ModulePair` (the `mlp_extractor`) runs task module → robot module, the
-  same computation as `agents.policy.ModularPolicy` for one pair;
+  same computation as `agents.rl.policies.ModularPolicy` for one pair;
 - `SB3ModularPolicy._build` wires SB3's heads as pass-throughs.
 
 The robot module's own outputs are the action distribution: its actor
@@ -23,7 +23,7 @@ output (cut to the robot's action size) is the Gaussian mean (or the
 logits, for a discrete suite), its `log_std` the log standard deviation and
 its critic output the value. SB3's `action_net` and `value_net` are
 identities and SB3 adds no `log_std` of its own. So the two module files
-*are* the policy: modules trained by `agents.ppo` load here and act exactly as
+*are* the policy: modules trained by `agents.rl.ppo` load here and act exactly as
 they did there, and modules trained here load into `ModularPolicy` (the
 alternative, a fresh `Linear` head on top of the robot module, would leave
 part of every SB3-trained policy outside its module files, and modules
@@ -50,10 +50,10 @@ from stable_baselines3.common.policies import MultiInputActorCriticPolicy
 from stable_baselines3.common.torch_layers import BaseFeaturesExtractor
 from torch import Tensor, nn
 
-import agents.heads  # noqa: F401  (registers the "actor_critic" module kind)
-from agents.policy import ROBOT_HIDDEN, TASK_HIDDEN, default_interface_dim
-from agents.recombine import check_origin, origin
-from agents.spaces import SuiteSpec
+
+from agents.rl.policies import ROBOT_HIDDEN, TASK_HIDDEN, default_interface_dim
+from agents.rl.recombine import check_origin, origin
+from agents.common.spec import SuiteSpec
 from envs import get_suite
 from modrl import Module, build_module, load_module, save_module
 
@@ -104,14 +104,14 @@ class SB3ModularPolicy(MultiInputActorCriticPolicy):
 
     policy_kwargs:
       suite: "arms" or "grid"; robot, task: the env's pair (ValueError lists the valid names);
-      robots_from / tasks_from: directories written by `agents.recombine.save_modules`
+      robots_from / tasks_from: directories written by `agents.common.module_files.save_modules`
         (or `save_modules` below): start from `<dir>/robot/<robot>.pt` / `<dir>/task/<task>.pt`;
       freeze: roles whose module does not learn, e.g. ("task",);
       interface_dim, task_hidden, robot_hidden, init_log_std: sizes of fresh modules (as in
         `ModularPolicy`); a module read from a file keeps its own, and a conflicting explicit
         value is a ValueError. A fresh module's interface width is, in this order, `interface_dim`,
         the width of the other module if that one is read from a file, or the suite's default
-        (`agents.policy.default_interface_dim`: 2 on arms, 16 on grid). `PPO.load` rebuilds
+        (`agents.rl.interface.default_width`: 2 on arms, 16 on grid). `PPO.load` rebuilds
         from these kwargs: a model saved with another width than they give loads only with
         `custom_objects={"policy_kwargs": {..., "interface_dim": N}}` (the error says N).
     Other kwargs go to SB3 (optimizer_class, optimizer_kwargs, share_features_extractor, ...).
@@ -257,7 +257,7 @@ class SB3ModularPolicy(MultiInputActorCriticPolicy):
 
 
 def save_modules(policy: SB3ModularPolicy, directory: str | Path) -> list[Path]:
-    """`directory/robot/<Robot>.pt` and `directory/task/<Task>.pt`, the layout of `agents.recombine`."""
+    """`directory/robot/<Robot>.pt` and `directory/task/<Task>.pt`, the layout of `agents.common.module_files`."""
     if not isinstance(policy, SB3ModularPolicy):
         raise TypeError(f"save_modules needs an SB3ModularPolicy (model.policy), got {type(policy).__name__}")
     return [save_module(module, Path(directory) / role / f"{name}.pt", name=name, **origin(policy.suite_name), role=role)

@@ -13,13 +13,13 @@ from typing import Literal
 import torch
 
 import envs
-from agents.evaluate import evaluate
-from agents.multipair import MultiPairEnv
-from agents.policy import DROPOUT_MODES, NOISE_KINDS, POLICIES, build_policy, suite_interface
-from agents.ppo import PPO, PPOConfig, seed_everything
-from agents.recombine import save_modules
-from agents.report import parse_pairs
-from agents.spaces import SuiteSpec
+from agents.common.evaluate import evaluate
+from agents.common.multipair import MultiPairEnv
+from agents.rl.policies import DROPOUT_MODES, NOISE_KINDS, POLICIES, build_policy, suite_interface
+from agents.rl.ppo import PPO, PPOConfig, seed_everything
+from agents.rl.recombine import save_modules
+from agents.common.report import parse_pairs
+from agents.common.spec import SuiteSpec
 
 
 @dataclass

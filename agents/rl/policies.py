@@ -15,8 +15,8 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 from torch.distributions import Categorical
 
-from agents.heads import ActorCriticModule
-from agents.spaces import ObsBatch, SuiteSpec
+from modrl.modules.actor_critic import ActorCriticModule
+from agents.common.spec import ObsBatch, SuiteSpec
 from modrl import FixedRouter, HyperBank, ModuleBank, RoutedLayer, Sequential
 
 POLICIES = ("modular", "monolithic")

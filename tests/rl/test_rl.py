@@ -11,13 +11,13 @@ import pytest
 import torch
 
 import envs
-from agents.evaluate import evaluate
-from agents.experiment import ExperimentConfig, check_resumable, run
-from agents.multipair import MultiPairEnv
-from agents.policy import ActionDist, ModularPolicy, MonolithicPolicy, build_policy
-from agents.ppo import PPO, PPOConfig, gae, seed_everything
-from agents.recombine import load_policy, save_modules
-from agents.spaces import SuiteSpec
+from agents.common.evaluate import evaluate
+from agents.rl.experiment import ExperimentConfig, check_resumable, run
+from agents.common.multipair import MultiPairEnv
+from agents.rl.policies import ActionDist, ModularPolicy, MonolithicPolicy, build_policy
+from agents.rl.ppo import PPO, PPOConfig, gae, seed_everything
+from agents.rl.recombine import load_policy, save_modules
+from agents.common.spec import SuiteSpec
 from modrl import read_header, save_module
 
 PAIRS = [("Arm2", "ReachRed"), ("Arm3", "ReachBlue")]

@@ -41,7 +41,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from agents.digits import NUM_FEATURES, NUM_TASKS, TaskData, make_digits_mtl
+from agents.supervised.digits import NUM_FEATURES, NUM_TASKS, TaskData, make_digits_mtl
 from modrl import (
     FixedRouter, GumbelRouter, ModuleBank, PolicyRouter, RewardBaseline, RoutedLayer, RoutedNetwork,
     SoftMoERouter, TopKRouter, collaboration_reward, reinforce_loss,
