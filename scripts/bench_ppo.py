@@ -1,7 +1,7 @@
 """modrl PPO against stable-baselines3 PPO on one arms pair, in one run, with the same settings.
 
 Trains, one after the other and with the same torch thread count,
-  modrl: `agents.ppo.PPO` + `ModularPolicy` on `MultiPairEnv(ARMS, spec, [(robot, task)], num_envs)`;
+  modrl: `agents.rl.ppo.PPO` + `ModularPolicy` on `MultiPairEnv(ARMS, spec, [(robot, task)], num_envs)`;
   sb3:   `stable_baselines3.PPO("MultiInputPolicy")` on the same native numpy vector env
          (`gymnasium.make_vec(id, num_envs)`), seen through `NativeVecEnv`, a small adapter to SB3's
          `VecEnv` API (plus `VecMonitor` for episode returns). Both algorithms then step the very same
@@ -37,7 +37,7 @@ import tempfile
 import time
 from concurrent.futures import ProcessPoolExecutor
 from contextlib import contextmanager
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any, Iterator, Literal
 
@@ -52,7 +52,8 @@ from stable_baselines3.common.vec_env import VecMonitor
 
 import envs
 from agents.common.multipair import MultiPairEnv
-from agents.rl.policies import INTERFACE_DIM, ActionDist, ModularPolicy
+from agents.rl.interface import InterfaceConfig
+from agents.rl.policies import ModularPolicy
 from agents.rl.ppo import PPO, PPOConfig
 from agents.sb3.training import NativeVecEnv, sb3_ppo_kwargs
 from agents.common.spec import ObsBatch, SuiteSpec
@@ -64,31 +65,8 @@ class Args:
     """the arms (robot, task) pair, as Robot:Task"""
     timesteps: int = 200_000
     """environment steps for each library (rounded down to whole rollouts)"""
-    num_envs: int = 16
-    """parallel envs"""
-    num_steps: int = 64
-    """rollout length per env (SB3 n_steps)"""
-    num_minibatches: int = PPOConfig.num_minibatches
-    """minibatches per epoch (SB3 batch_size = num_envs * num_steps / num_minibatches)"""
-    update_epochs: int = PPOConfig.update_epochs
-    """epochs per rollout (SB3 n_epochs)"""
-    learning_rate: float = PPOConfig.learning_rate
-    """initial learning rate, annealed linearly to 0 in both"""
-    gamma: float = 0.99
-    """discount"""
-    gae_lambda: float = 0.95
-    """GAE lambda"""
-    clip_coef: float = 0.2
-    """surrogate and value clipping (SB3 clip_range and clip_range_vf)"""
-    ent_coef: float = 0.0
-    """entropy coefficient"""
-    vf_coef: float = 0.5
-    """value loss coefficient"""
-    max_grad_norm: float = 0.5
-    """gradient norm clip"""
-    interface_dim: int = INTERFACE_DIM
-    """width of the task→robot interface (16, the generic default, which the README's figures were
-    measured at; arms training defaults to 2)"""
+    interface_dim: int = 16
+    """width of the task→robot interface (16, the generic width, at which docs/benchmarks.md was measured)"""
     task_hidden: tuple[int, ...] = (64,)
     """task module hidden sizes"""
     robot_hidden: tuple[int, ...] = (64, 64)
@@ -108,6 +86,8 @@ class Args:
     compiled again on the cache "compile" left (needs "compile")"""
     json: Path | None = None
     """also write the figures to this JSON file"""
+    ppo: PPOConfig = field(default_factory=lambda: PPOConfig(checkpoint_every=10**9))
+    """the settings both libraries train with (SB3 gets them through `sb3_ppo_kwargs`)"""
 
 
 class EpisodeReturns(BaseCallback):
@@ -185,7 +165,7 @@ class TimedSB3PPO(SB3PPO):
 def split_times(seconds: dict[str, float], updates: int, args: Args) -> dict[str, float]:
     """Rollout and update seconds, the first rollout's and the first update's, and milliseconds per
     minibatch gradient step over the updates after the first."""
-    steps = (updates - 1) * args.update_epochs * args.num_minibatches
+    steps = (updates - 1) * args.ppo.update_epochs * args.ppo.num_minibatches
     first = seconds["first_update"] or 0.0
     return {"rollout_seconds": seconds["rollout"], "update_seconds": seconds["update"],
             "first_rollout_seconds": seconds["first_rollout"] or 0.0, "first_update_seconds": first,
@@ -208,20 +188,17 @@ def evaluate(act, env_id: str, episodes: int, seed: int) -> float:
 
 def ppo_config(args: Args, total: int, compiled: bool = False) -> PPOConfig:
     """The settings both libraries train with (SB3 gets them through `sb3_ppo_kwargs`)."""
-    return PPOConfig(seed=args.seed, total_timesteps=total, num_envs=args.num_envs, num_steps=args.num_steps,
-                     learning_rate=args.learning_rate, gamma=args.gamma, gae_lambda=args.gae_lambda,
-                     num_minibatches=args.num_minibatches, update_epochs=args.update_epochs,
-                     clip_coef=args.clip_coef, ent_coef=args.ent_coef, vf_coef=args.vf_coef,
-                     max_grad_norm=args.max_grad_norm, checkpoint_every=10**9, compile=compiled)
+    return replace(args.ppo, seed=args.seed, total_timesteps=total, compile=compiled)
 
 
 def train_modrl(args: Args, robot: str, task: str, total: int, compiled: bool = False) -> dict[str, Any]:
     # A policy holds the modules it trains: here one robot and one task module (suite-wide widths).
     spec = SuiteSpec.from_suite(envs.ARMS).subset([robot], [task])
     torch.manual_seed(args.seed)
-    policy = ModularPolicy(spec, args.interface_dim, args.task_hidden, args.robot_hidden, interface_dropout=0.0)
+    policy = ModularPolicy(spec, InterfaceConfig(width=args.interface_dim, dropout=0.0), args.task_hidden,
+                           args.robot_hidden)
     config = ppo_config(args, total, compiled)
-    env = MultiPairEnv(envs.ARMS, spec, [(robot, task)], args.num_envs)
+    env = MultiPairEnv(envs.ARMS, spec, [(robot, task)], args.ppo.num_envs)
     ppo = TimedPPO(policy, env, config, progress=False)
     start = time.perf_counter()
     history = ppo.train()
@@ -240,7 +217,7 @@ def train_modrl(args: Args, robot: str, task: str, total: int, compiled: bool = 
         pad = lambda x, w: torch.nn.functional.pad(torch.as_tensor(x), (0, w - x.shape[1]))  # noqa: E731
         batch = ObsBatch(pad(obs["robot"], spec.robot_width), pad(obs["task"], spec.task_width),
                          torch.full((n,), rid), torch.full((n,), tid))
-        return ActionDist(policy.eval(), batch).mode()[:, :width].numpy()
+        return policy.eval().distribution(batch, {}).mode()[:, :width].numpy()
 
     return {"steps": ppo.update * ppo.batch_size, "seconds": seconds, "sps": ppo.update * ppo.batch_size / seconds,
             **split_times(ppo.seconds, ppo.update, args),
@@ -262,9 +239,9 @@ def in_fresh_process(fn, *args):
 def train_sb3(args: Args, robot: str, task: str, total: int) -> dict[str, Any]:
     env_id = envs.ARMS.env_id(robot, task)
     if args.sb3_env == "native":
-        vec = VecMonitor(NativeVecEnv(gym.make_vec(env_id, args.num_envs)))
+        vec = VecMonitor(NativeVecEnv(gym.make_vec(env_id, args.ppo.num_envs)))
     else:
-        vec = make_vec_env(env_id, n_envs=args.num_envs, seed=args.seed)
+        vec = make_vec_env(env_id, n_envs=args.ppo.num_envs, seed=args.seed)
     layers = [*args.task_hidden, args.interface_dim, *args.robot_hidden]
     model = TimedSB3PPO("MultiInputPolicy", vec, **sb3_ppo_kwargs(ppo_config(args, total)), verbose=0,
                         policy_kwargs=dict(net_arch=dict(pi=layers, vf=layers), activation_fn=torch.nn.Tanh))
@@ -275,7 +252,7 @@ def train_sb3(args: Args, robot: str, task: str, total: int) -> dict[str, Any]:
     vec.close()
     tail = [r for t, r in episodes.episodes if t > 0.9 * model.num_timesteps]
     return {"steps": model.num_timesteps, "seconds": seconds, "sps": model.num_timesteps / seconds,
-            **split_times(model.seconds, model.num_timesteps // (args.num_envs * args.num_steps), args),
+            **split_times(model.seconds, model.num_timesteps // (args.ppo.num_envs * args.ppo.num_steps), args),
             "train_return_last10pct": float(np.mean(tail)) if tail else float("nan"),
             "eval_return": evaluate(lambda obs: model.predict(obs, deterministic=True)[0], env_id,
                                     args.eval_episodes, args.eval_seed)}
@@ -285,9 +262,9 @@ def main(args: Args) -> dict[str, Any]:
     robot, _, task = args.pair.partition(":")
     envs.ARMS.check(robot, task)
     torch.set_num_threads(args.threads)
-    batch = args.num_envs * args.num_steps
-    if args.timesteps < batch or batch % args.num_minibatches:
-        raise ValueError(f"need timesteps >= num_envs*num_steps = {batch}, divisible into {args.num_minibatches} minibatches")
+    batch = args.ppo.num_envs * args.ppo.num_steps
+    if args.timesteps < batch or batch % args.ppo.num_minibatches:
+        raise ValueError(f"need timesteps >= num_envs*num_steps = {batch}, divisible into {args.ppo.num_minibatches} minibatches")
     total = args.timesteps // batch * batch
     variants = [v for v in ("eager", "compile", "compile-warm") if v in args.modrl]
     if not variants:
@@ -312,7 +289,7 @@ def main(args: Args) -> dict[str, Any]:
             os.environ["TORCHINDUCTOR_CACHE_DIR"] = user_cache
     results["sb3"] = train_sb3(args, robot, task, total)
     ratios = {name: r["sps"] / results["sb3"]["sps"] for name, r in results.items() if name != "sb3"}
-    print(f"pair {robot}:{task}, {total} steps each, {args.num_envs} envs x {args.num_steps} steps, "
+    print(f"pair {robot}:{task}, {total} steps each, {args.ppo.num_envs} envs x {args.ppo.num_steps} steps, "
           f"torch threads {args.threads}, sb3 env {args.sb3_env}")
     print(f"{'':18} {'steps/s':>9} {'seconds':>8} {'rollouts s':>10} {'(1st)':>6} {'updates s':>9} {'(1st)':>6} "
           f"{'ms/minibatch':>12} {'return (last 10%)':>18} {'eval return (det.)':>19}")

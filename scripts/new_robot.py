@@ -28,7 +28,7 @@ from agents.common.evaluate import evaluate
 from agents.rl.ppo import PPOConfig
 from agents.rl.recombine import load_policy
 from agents.common.report import publish
-from agents.sb3.policy import SB3ModularPolicy, save_modules
+from agents.sb3 import SB3ModularPolicy
 from agents.sb3.training import NativeVecEnv, sb3_ppo_kwargs
 from agents.common.spec import SuiteSpec
 from modrl import load_module
@@ -87,14 +87,14 @@ def teach(args: NewRobotArgs, seed: int, directory: Path) -> Path:
         model = SB3PPO(SB3ModularPolicy, vec, verbose=0, **sb3_ppo_kwargs(config),
                        policy_kwargs=dict(suite=args.suite, robot=args.robot, task=args.task,
                                           tasks_from=str(args.modules), freeze=("task",)))
-        save_modules(model.policy, directory / "untrained")
+        model.policy.save_modules(directory / "untrained")
         start = time.perf_counter()
         model.learn(config.total_timesteps)
         print(f"seed {seed}: {args.robot} module taught on {args.task} in {model.num_timesteps} steps, "
               f"{time.perf_counter() - start:.0f} s")
     finally:
         vec.close()
-    save_modules(model.policy, directory)
+    model.policy.save_modules(directory)
     return directory
 
 

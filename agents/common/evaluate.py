@@ -3,15 +3,13 @@
 from __future__ import annotations
 
 import torch
-from torch import nn
-
+from agents.common.contract import ActorCriticPolicy
 from agents.common.multipair import MultiPairEnv
-from agents.rl.policies import ActionDist
 from agents.common.spec import SuiteSpec
 
 
 @torch.no_grad()
-def evaluate(policy: nn.Module, suite, pairs: list[tuple[str, str]], episodes: int = 100, seed: int = 0,
+def evaluate(policy: ActorCriticPolicy, suite, pairs: list[tuple[str, str]], episodes: int = 100, seed: int = 0,
              deterministic: bool = True) -> list[dict]:
     """Success rate and mean final task distance per pair, over `episodes` episodes each.
 
@@ -38,14 +36,14 @@ def evaluate(policy: nn.Module, suite, pairs: list[tuple[str, str]], episodes: i
     return records
 
 
-def _run(policy: nn.Module, envs: MultiPairEnv, seed: int, deterministic: bool) -> tuple[torch.Tensor, torch.Tensor]:
+def _run(policy: ActorCriticPolicy, envs: MultiPairEnv, seed: int, deterministic: bool) -> tuple[torch.Tensor, torch.Tensor]:
     """Step every copy until each has finished one episode; its success and final distance."""
     obs = envs.reset(seed)
     finished = torch.zeros(envs.size, dtype=torch.bool)
     success = torch.zeros(envs.size)
     distance = torch.zeros(envs.size)
     while not bool(finished.all()):
-        dist = ActionDist(policy, obs)
+        dist = policy.distribution(obs, {})  # nothing replayed: the full interface, the likeliest choices
         step = envs.step(dist.mode() if deterministic else dist.sample())
         first = step.ended & ~finished
         success[first], distance[first] = step.success[first].float(), step.distance[first]

@@ -27,10 +27,10 @@ from typing import NamedTuple
 import numpy as np
 import torch
 import tyro
-from torch import Tensor, nn
+from torch import Tensor
 
+from agents.common.contract import ActorCriticPolicy, Replay, index_replay, stack_replays
 from agents.common.multipair import MultiPairEnv
-from agents.rl.policies import ActionDist
 from agents.common.spec import ObsBatch
 from modrl.flat import clip_grad_norm_, flatten_parameters, is_flat
 
@@ -99,7 +99,7 @@ class Rollout:
     """What PPO learns from: [T, N] steps from `collect`, or [B] samples once flattened."""
 
     obs: ObsBatch
-    noise: Tensor | None  # the policy's training noise (interface dropout masks), replayed in updates
+    replay: Replay  # what the policy sampled besides the actions, replayed in the update
     actions: Tensor
     log_probs: Tensor
     values: Tensor
@@ -109,12 +109,13 @@ class Rollout:
     def flatten(self) -> "Rollout":
         """[T, N, ...] → [T·N, ...]."""
         flat = lambda t: None if t is None else t.flatten(0, 1)  # noqa: E731
-        return Rollout(self.obs.flatten(), flat(self.noise), flat(self.actions), flat(self.log_probs),
+        return Rollout(self.obs.flatten(), {k: flat(v) for k, v in self.replay.items()}, flat(self.actions),
+                       flat(self.log_probs),
                        flat(self.values), flat(self.advantages), flat(self.returns))
 
     def __getitem__(self, index) -> "Rollout":
         pick = lambda t: None if t is None else t[index]  # noqa: E731
-        return Rollout(self.obs[index], pick(self.noise), pick(self.actions), pick(self.log_probs),
+        return Rollout(self.obs[index], index_replay(self.replay, index), pick(self.actions), pick(self.log_probs),
                        pick(self.values), pick(self.advantages), pick(self.returns))
 
 
@@ -168,7 +169,7 @@ def seed_everything(seed: int) -> None:
 class PPO:
     """Trains `policy` on every pair of `envs`; `run_dir` (optional) gets checkpoints and TensorBoard logs."""
 
-    def __init__(self, policy: nn.Module, envs: MultiPairEnv, config: PPOConfig, run_dir: str | Path | None = None,
+    def __init__(self, policy: ActorCriticPolicy, envs: MultiPairEnv, config: PPOConfig, run_dir: str | Path | None = None,
                  progress: bool = True) -> None:
         self.policy, self.envs, self.config, self.progress = policy, envs, config, progress
         self.run_dir = Path(run_dir) if run_dir is not None else None
@@ -272,36 +273,35 @@ class PPO:
     @torch.no_grad()
     def collect(self, obs: ObsBatch) -> tuple[Rollout, ObsBatch, EpisodeLog]:
         cfg, policy = self.config, self.policy
-        policy.eval()  # acting: no dropout module noise (explicit `policy.noise` masks still apply)
-        observations, noises, actions, log_probs, values, rewards, ended = [], [], [], [], [], [], []
+        policy.eval()  # acting: only what `draw` samples is random besides the action
+        observations, replays, actions, log_probs, values, rewards, ended = [], [], [], [], [], [], []
         episodes = EpisodeLog()
         for _ in range(cfg.num_steps):
-            noise = policy.noise(self.envs.size)
-            action, log_prob, value = self._acting(obs, noise)
+            replay = policy.draw(obs)
+            action, log_prob, value = self._acting(obs, replay)
             step = self.envs.step(action)
             reward = step.reward
             if step.final_obs is not None:  # episodes ended: bootstrap a time-limit cut from its final observation
                 truncated_only = step.truncated & ~step.terminated
                 if truncated_only.any():
-                    _, final_values = policy(step.final_obs, None if noise is None else noise[step.ended])
+                    final_values = policy.distribution(step.final_obs, index_replay(replay, step.ended)).value
                     reward = reward.clone()
                     reward[step.ended.nonzero().flatten()] += cfg.gamma * final_values * truncated_only[step.ended].float()
-            observations.append(obs), noises.append(noise)
+            observations.append(obs), replays.append(replay)
             actions.append(action), log_probs.append(log_prob)
             values.append(value), rewards.append(reward), ended.append(step.ended)
             self._record(step, episodes)
             obs = step.obs
-        _, next_value = policy(obs, policy.noise(self.envs.size))
+        next_value = policy.distribution(obs, policy.draw(obs)).value
         values_t, rewards_t, ended_t = torch.stack(values), torch.stack(rewards), torch.stack(ended)
         advantages = gae(rewards_t, values_t, next_value, ended_t, cfg.gamma, cfg.gae_lambda)
-        noise_t = None if noises[0] is None else torch.stack(noises)
-        rollout = Rollout(ObsBatch.stack(observations), noise_t, torch.stack(actions), torch.stack(log_probs),
+        rollout = Rollout(ObsBatch.stack(observations), stack_replays(replays), torch.stack(actions), torch.stack(log_probs),
                           values_t, advantages, advantages + values_t)
         return rollout, obs, episodes
 
-    def _act(self, obs: ObsBatch, noise: Tensor | None) -> tuple[Tensor, Tensor, Tensor]:
+    def _act(self, obs: ObsBatch, replay: Replay) -> tuple[Tensor, Tensor, Tensor]:
         """One acting step of the policy: (sampled action, its log-probability, value)."""
-        dist = ActionDist(self.policy, obs, noise)
+        dist = self.policy.distribution(obs, replay)
         action = dist.sample()
         return action, dist.log_prob(action), dist.value
 
@@ -344,7 +344,7 @@ class PPO:
     def _losses(self, mb: Rollout) -> tuple[Tensor, StepStats]:
         """The PPO loss of a minibatch and its parts (what `config.compile` compiles)."""
         cfg = self.config
-        dist = ActionDist(self.policy, mb.obs, mb.noise)
+        dist = self.policy.distribution(mb.obs, mb.replay)
         log_ratio = dist.log_prob(mb.actions) - mb.log_probs
         ratio = log_ratio.exp()
         adv = mb.advantages
@@ -359,9 +359,7 @@ class PPO:
             v_loss = 0.5 * ((value - mb.returns) ** 2).mean()
         entropy = dist.entropy().mean()
         loss = pg_loss - cfg.ent_coef * entropy + cfg.vf_coef * v_loss
-        regulariser = getattr(self.policy, "regulariser", None)  # e.g. ModularPolicy's dropout consistency
-        extra = regulariser(mb.obs, dist) if regulariser else None
-        if extra is not None:
+        for extra in self.policy.aux_losses(mb.obs, dist, mb.replay).values():  # e.g. dropout consistency
             loss = loss + extra
         return loss, StepStats(pg_loss.detach(), v_loss.detach(), entropy.detach(), log_ratio.detach())
 

@@ -3,12 +3,12 @@
     import gymnasium
     from stable_baselines3 import PPO
     import envs  # registers the ids
-    from agents.sb3.policy import SB3ModularPolicy, save_modules
+    from agents.sb3 import SB3ModularPolicy
 
     env = gymnasium.make("modrl/Arm2-ReachRed-v1")
     model = PPO(SB3ModularPolicy, env, policy_kwargs=dict(suite="arms", robot="Arm2", task="ReachRed"))
     model.learn(10_000)
-    save_modules(model.policy, "run/modules")   # dir/robot/Arm2.pt, dir/task/ReachRed.pt
+    model.policy.save_modules("run/modules")   # dir/robot/Arm2.pt, dir/task/ReachRed.pt
 
 It plugs into SB3 at its extension points and nowhere else:
 
@@ -51,13 +51,12 @@ from stable_baselines3.common.torch_layers import BaseFeaturesExtractor
 from torch import Tensor, nn
 
 
-from agents.rl.policies import ROBOT_HIDDEN, TASK_HIDDEN, default_interface_dim
-from agents.rl.recombine import check_origin, origin
+from agents.common.module_files import ROLES, load_module_file, module_path, save_modules
 from agents.common.spec import SuiteSpec
+from agents.rl.interface import default_width
+from agents.rl.policies import ROBOT_HIDDEN, TASK_HIDDEN
 from envs import get_suite
-from modrl import Module, build_module, load_module, save_module
-
-ROLES = ("robot", "task")
+from modrl import Module, build_module
 
 
 class PairFeatures(BaseFeaturesExtractor):
@@ -105,7 +104,7 @@ class SB3ModularPolicy(MultiInputActorCriticPolicy):
     policy_kwargs:
       suite: "arms" or "grid"; robot, task: the env's pair (ValueError lists the valid names);
       robots_from / tasks_from: directories written by `agents.common.module_files.save_modules`
-        (or `save_modules` below): start from `<dir>/robot/<robot>.pt` / `<dir>/task/<task>.pt`;
+        (or `SB3ModularPolicy.save_modules`): start from `<dir>/robot/<robot>.pt` / `<dir>/task/<task>.pt`;
       freeze: roles whose module does not learn, e.g. ("task",);
       interface_dim, task_hidden, robot_hidden, init_log_std: sizes of fresh modules (as in
         `ModularPolicy`); a module read from a file keeps its own, and a conflicting explicit
@@ -205,17 +204,18 @@ class SB3ModularPolicy(MultiInputActorCriticPolicy):
         """role → (name, module): ("robot", (robot name, robot module)), ("task", ...)."""
         return {"robot": (self.robot_name, self.mlp_extractor.robot), "task": (self.task_name, self.mlp_extractor.task)}
 
+    def save_modules(self, directory: str | Path) -> list[Path]:
+        """`directory/robot/<Robot>.pt` and `directory/task/<Task>.pt`, the files `ModularPolicy` reads too."""
+        return save_modules({role: {name: module} for role, (name, module) in self.modules_by_role.items()},
+                            directory, self.suite_name)
+
     def _module(self, role: str, directory: str | None, name: str, interface: int | None = None) -> Module:
         """`role`'s module from `directory`, or a fresh one (with an `interface` this wide, if given)."""
         fresh = self._fresh_config(role, interface)
         if directory is None:
             return build_module("actor_critic", **fresh)
-        path = Path(directory) / role / f"{name}.pt"
-        if not path.exists():
-            have = sorted(p.stem for p in (Path(directory) / role).glob("*.pt"))
-            raise FileNotFoundError(f"no {role} module {name!r} under {Path(directory) / role}; found {have}")
-        check_origin(path, self.suite_name)
-        module = load_module(path)
+        path = module_path(directory, role, name)
+        module = load_module_file(directory, role, name, self.suite_name)
         config = module.config
         if module.kind != "actor_critic":
             raise ValueError(f"{path} holds a {module.kind!r} module, expected 'actor_critic'")
@@ -232,7 +232,7 @@ class SB3ModularPolicy(MultiInputActorCriticPolicy):
         """A module config identical to `ModularPolicy`'s, so the files are interchangeable. Interface width:
         the explicit kwarg, else `interface` (the other module's, read from its file), else the suite's default."""
         spec, sizes = self.spec, self.sizes
-        interface = next(w for w in (sizes["interface_dim"], interface, default_interface_dim(self.suite_name))
+        interface = next(w for w in (sizes["interface_dim"], interface, default_width(self.suite_name))
                          if w is not None)
         if role == "task":
             return dict(actor_in=0, critic_in=0, shared_in=spec.task_width, actor_out=interface, critic_out=interface,
@@ -254,14 +254,6 @@ class SB3ModularPolicy(MultiInputActorCriticPolicy):
         if hidden is not None:
             out["hidden"] = [int(h) for h in hidden]
         return out
-
-
-def save_modules(policy: SB3ModularPolicy, directory: str | Path) -> list[Path]:
-    """`directory/robot/<Robot>.pt` and `directory/task/<Task>.pt`, the layout of `agents.common.module_files`."""
-    if not isinstance(policy, SB3ModularPolicy):
-        raise TypeError(f"save_modules needs an SB3ModularPolicy (model.policy), got {type(policy).__name__}")
-    return [save_module(module, Path(directory) / role / f"{name}.pt", name=name, **origin(policy.suite_name), role=role)
-            for role, (name, module) in policy.modules_by_role.items()]
 
 
 def _check_freeze(freeze) -> tuple[str, ...]:

@@ -12,12 +12,14 @@ import torch
 
 import envs
 from agents.common.evaluate import evaluate
-from agents.rl.experiment import ExperimentConfig, check_resumable, run
+from agents.common.module_files import save_modules
 from agents.common.multipair import MultiPairEnv
-from agents.rl.policies import ActionDist, ModularPolicy, MonolithicPolicy, build_policy
+from agents.common.spec import ObsBatch, SuiteSpec
+from agents.rl.experiment import EvalConfig, ExperimentConfig, check_resumable, run
+from agents.rl.interface import InterfaceConfig
+from agents.rl.policies import POLICIES, ModularPolicy, MonolithicPolicy
 from agents.rl.ppo import PPO, PPOConfig, gae, seed_everything
-from agents.rl.recombine import load_policy, save_modules
-from agents.common.spec import SuiteSpec
+from agents.rl.recombine import load_policy
 from modrl import read_header, save_module
 
 PAIRS = [("Arm2", "ReachRed"), ("Arm3", "ReachBlue")]
@@ -56,7 +58,7 @@ def _params(policy) -> torch.Tensor:
 def test_ppo_updates_are_finite_and_change_parameters(suite_name, kind):
     suite = envs.get_suite(suite_name)
     seed_everything(0)
-    policy = build_policy(kind, SuiteSpec.from_suite(suite))
+    policy = (ModularPolicy if kind == "modular" else MonolithicPolicy)(SuiteSpec.from_suite(suite))
     before = _params(policy).clone()
     pairs = suite.splits()["train"][:2]
     history = _ppo(policy, suite, pairs).train()
@@ -124,53 +126,54 @@ def test_replayed_dropout_masks_make_the_first_ratio_exact():
     for (mode, exact), kind in itertools.product((("replay", True), ("consistency", True), ("update", False)),
                                                  ("bernoulli", "gaussian")):
         seed_everything(0)
-        policy = ModularPolicy(SuiteSpec.from_suite(suite), interface_dropout=0.5, dropout_mode=mode,
-                               interface_noise=kind)
+        policy = ModularPolicy(SuiteSpec.from_suite(suite), InterfaceConfig(dropout=0.5, mode=mode, noise=kind))
         ppo = _ppo(policy, suite, PAIRS)
         rollout, _, _ = ppo.collect(ppo.envs.reset(0))
-        assert (rollout.noise is not None) == (mode == "replay")
+        assert bool(rollout.replay) == (mode == "replay")
         policy.train()
-        obs = rollout.obs.flatten()
-        noise = None if rollout.noise is None else rollout.noise.flatten(0, 1)
+        batch = rollout.flatten()
         with torch.no_grad():
-            new = ActionDist(policy, obs, noise).log_prob(rollout.actions.flatten(0, 1))
-        assert torch.allclose(new, rollout.log_probs.flatten(), atol=1e-5) == exact
-    with pytest.raises(ValueError, match="dropout_mode"):
-        ModularPolicy(SuiteSpec.from_suite(suite), dropout_mode="sometimes")
+            new = policy.distribution(batch.obs, batch.replay).log_prob(batch.actions)
+        assert torch.allclose(new, batch.log_probs, atol=1e-5) == exact
+    with pytest.raises(ValueError, match="interface mode"):
+        InterfaceConfig(mode="sometimes")
 
 
 @pytest.mark.parametrize("kind", ["bernoulli", "gaussian"])
 def test_interface_noise_has_mean_one_and_dropouts_variance(kind):
     p = 0.2
-    policy = ModularPolicy(SuiteSpec.from_suite(envs.ARMS), interface_dropout=p, dropout_mode="replay",
-                           interface_noise=kind)
+    spec = SuiteSpec.from_suite(envs.ARMS)
+    policy = ModularPolicy(spec, InterfaceConfig(dropout=p, mode="replay", noise=kind))
     seed_everything(0)
-    masks = policy.noise(50_000)
+    rows = torch.zeros(50_000, dtype=torch.long)
+    masks = policy.draw(ObsBatch(torch.zeros(50_000, spec.robot_width), torch.zeros(50_000, spec.task_width),
+                                 rows, rows))["interface_masks"]
     assert masks.shape == (50_000, 2 * policy.interface_dim)
     assert masks.mean().item() == pytest.approx(1.0, abs=0.01)
     assert masks.var().item() == pytest.approx(p / (1 - p), rel=0.03)
     assert ((masks == 0).float().mean().item() > 0.15) == (kind == "bernoulli")  # gaussian never silences a unit
-    with pytest.raises(ValueError, match="interface_noise"):
-        ModularPolicy(SuiteSpec.from_suite(envs.ARMS), interface_noise="uniform")
+    with pytest.raises(ValueError, match="interface noise"):
+        InterfaceConfig(noise="uniform")
 
 
 @pytest.mark.parametrize("suite", [envs.ARMS, envs.GRID], ids=["arms", "grid"])
 def test_consistency_regulariser_is_a_kl_that_trains_both_module_kinds(suite):
     spec = SuiteSpec.from_suite(suite)
     seed_everything(0)
-    policy = ModularPolicy(spec, interface_dropout=0.5, dropout_mode="consistency")
+    policy = ModularPolicy(spec, InterfaceConfig(dropout=0.5, mode="consistency"))
     for layer in (policy.task_layer, policy.robot_layer):  # a policy that is not near-constant
         for p in layer.bank.stacked().values():
             torch.nn.init.normal_(p.data, std=0.5)
     obs = MultiPairEnv(suite, spec, suite.splits()["train"][:3], 4).reset(0)
-    dist = ActionDist(policy.train(), obs)
-    kl = policy.regulariser(obs, dist)
+    dist = policy.train().distribution(obs, {})
+    kl = policy.aux_losses(obs, dist, {})["consistency"]
     assert kl.item() > 0
     kl.backward()
     for layer in (policy.task_layer, policy.robot_layer):
         assert any(p.grad is not None and p.grad.abs().sum() > 0 for p in layer.bank.stacked().values())
-    assert policy.eval().regulariser(obs, dist) is None  # only while training
-    assert ModularPolicy(spec, dropout_mode="update").train().regulariser(obs, dist) is None
+    assert policy.eval().aux_losses(obs, dist, {}) == {}  # only while training
+    update_mode = ModularPolicy(spec, InterfaceConfig(dropout=0.5, mode="update")).train()
+    assert update_mode.aux_losses(obs, dist, {}) == {}
 
 
 def test_ppo_trains_through_one_flat_buffer_and_says_when_it_is_broken():
@@ -193,7 +196,7 @@ def test_resume_refuses_a_different_config(tmp_path):
     _ppo(policy, envs.ARMS, PAIRS[:1], tmp_path).train()
     with pytest.raises(ValueError, match="num_envs"):
         _ppo(policy, envs.ARMS, PAIRS[:1], tmp_path, num_envs=2).train(resume=True)
-    narrow = ModularPolicy(SuiteSpec.from_suite(envs.ARMS), interface_dim=2)
+    narrow = ModularPolicy(SuiteSpec.from_suite(envs.ARMS), InterfaceConfig(width=2))
     with pytest.raises(ValueError, match="other sizes"):
         _ppo(narrow, envs.ARMS, PAIRS[:1], tmp_path).train(resume=True)
 
@@ -246,7 +249,7 @@ def test_action_masks_keep_padding_out_of_log_probs():
     spec = SuiteSpec.from_suite(envs.ARMS)
     policy = ModularPolicy(spec)
     obs = MultiPairEnv(envs.ARMS, spec, [("Arm2", "Push"), ("Arm4", "Push")], 2).reset(0)
-    dist = ActionDist(policy, obs)
+    dist = policy.distribution(obs, {})
     action = dist.sample()
     assert torch.all(action[:2, 2:] == 0)  # Arm2 owns 2 of the 4 padded entries
     shifted = action.clone()
@@ -260,7 +263,7 @@ def test_gaussian_matches_torch_distributions_on_each_robots_own_entries():
     with torch.no_grad():
         policy.robot_layer.bank.stacked()["log_std"].uniform_(-1.0, 0.5)
     obs = MultiPairEnv(envs.ARMS, spec, [("Arm2", "Push"), ("Arm4", "ReachRed")], 3).reset(0)
-    dist = ActionDist(policy, obs)
+    dist = policy.distribution(obs, {})
     action = dist.sample()
     reference = torch.distributions.Normal(dist.mean, policy.log_std(obs).exp())
     torch.testing.assert_close(dist.log_prob(action), (reference.log_prob(action) * dist.mask).sum(-1))
@@ -272,7 +275,7 @@ def test_compiled_update_and_acting_match_the_eager_ones():
     results = []
     for compile_ in (False, True):
         seed_everything(0)
-        policy = ModularPolicy(SuiteSpec.from_suite(envs.ARMS), interface_dropout=0.0)
+        policy = ModularPolicy(SuiteSpec.from_suite(envs.ARMS), InterfaceConfig(dropout=0.0))
         ppo = _ppo(policy, envs.ARMS, PAIRS[:1], compile=compile_)
         if not compile_:
             rollout, _, _ = ppo.collect(ppo.envs.reset(0))
@@ -286,19 +289,34 @@ def test_compiled_update_and_acting_match_the_eager_ones():
     policy.eval()
     obs = ppo.envs.reset(3)
     with torch.no_grad():
-        action, log_prob, value = ppo._acting(obs, None)
-        dist = ActionDist(policy, obs)
+        action, log_prob, value = ppo._acting(obs, {})
+        dist = policy.distribution(obs, {})
     torch.testing.assert_close(log_prob, dist.log_prob(action), rtol=1e-4, atol=1e-4)
     torch.testing.assert_close(value, dist.value, rtol=1e-4, atol=1e-5)
     assert torch.equal(action, action * dist.mask)  # padded action entries stay zero
 
 
-def test_evaluate_reports_one_episode_per_copy():
-    spec = SuiteSpec.from_suite(envs.ARMS)
-    records = evaluate(ModularPolicy(spec), envs.ARMS, PAIRS, episodes=5, seed=0)
+def test_evaluate_reports_one_episode_per_copy(monkeypatch):
+    """Each copy counts its first episode only: the records are the means over exactly `episodes` first endings."""
+    spec, episodes = SuiteSpec.from_suite(envs.ARMS), 5
+    first: dict[int, tuple[float, float]] = {}
+    step = MultiPairEnv.step
+
+    def spy(self, action):
+        result = step(self, action)
+        for row in result.ended.nonzero().flatten().tolist():
+            first.setdefault(row, (float(result.success[row]), float(result.distance[row])))
+        return result
+
+    monkeypatch.setattr(MultiPairEnv, "step", spy)
+    records = evaluate(ModularPolicy(spec), envs.ARMS, PAIRS, episodes=episodes, seed=0, deterministic=False)
     assert [(r["robot"], r["task"]) for r in records] == PAIRS
-    for r in records:
-        assert r["episodes"] == 5 and 0.0 <= r["success_rate"] <= 1.0 and r["final_distance"] > 0
+    assert sorted(first) == list(range(len(PAIRS) * episodes))  # every copy finished one episode
+    for p, r in enumerate(records):
+        rows = [first[row] for row in range(p * episodes, (p + 1) * episodes)]
+        assert r["episodes"] == episodes
+        assert r["success_rate"] == pytest.approx(sum(s for s, _ in rows) / episodes)
+        assert r["final_distance"] == pytest.approx(sum(d for _, d in rows) / episodes)
 
 
 def test_sampled_evaluation_is_seeded_and_leaves_the_global_rng_alone():
@@ -316,7 +334,7 @@ def test_sampled_evaluation_is_seeded_and_leaves_the_global_rng_alone():
 
 def test_experiment_end_to_end_writes_results(tmp_path, script):
     main = script("train").main
-    cfg = ExperimentConfig(policy=("modular", "monolithic"), seeds=(1,), eval_episodes=4, out=tmp_path, eval_sample=False,
+    cfg = ExperimentConfig(policy=("modular", "monolithic"), seeds=(1,), eval=EvalConfig(4, sample=False), out=tmp_path,
                            progress=False, ppo=PPOConfig(**TINY, total_timesteps=9 * 4 * 16 * 2))
     records = main(cfg)
     data = json.loads((tmp_path / "zero_shot.json").read_text())
@@ -342,7 +360,7 @@ def test_experiment_end_to_end_writes_results(tmp_path, script):
 
 
 def test_parallel_workers_give_the_records_of_one_worker(tmp_path):
-    cfg = ExperimentConfig(policy=("modular", "monolithic"), seeds=(1, 2), eval_episodes=3, progress=False,
+    cfg = ExperimentConfig(policy=("modular", "monolithic"), seeds=(1, 2), eval=EvalConfig(3), progress=False,
                            ppo=PPOConfig(**TINY, total_timesteps=9 * 4 * 16))
     serial = run(replace(cfg, out=tmp_path / "serial"))
     parallel = run(replace(cfg, out=tmp_path / "parallel", workers=2))
@@ -353,7 +371,7 @@ def test_parallel_workers_give_the_records_of_one_worker(tmp_path):
 
 def test_pairs_restrict_training_and_evaluation_to_chosen_pairs():
     cfg = ExperimentConfig(pairs=("Arm2:Push", "Arm3:ReachRed"), holdout=("Arm3:ReachRed", "Arm4:Push"), seeds=(1,),
-                           eval_episodes=2, progress=False, random_baseline=False, out=None,
+                           eval=EvalConfig(2, random_baseline=False), progress=False, out=None,
                            ppo=PPOConfig(**TINY, total_timesteps=4 * 16 * 2))
     assert cfg.splits() == {"train": [("Arm2", "Push")], "holdout": [("Arm3", "ReachRed")]}
     records = run(cfg)
@@ -367,40 +385,42 @@ def test_pairs_restrict_training_and_evaluation_to_chosen_pairs():
 
 def test_resume_under_other_model_settings_is_refused(tmp_path):
     (tmp_path / "config.json").write_text(json.dumps({"suite": "arms", "interface_dim": 16, "hyper_banks": []}))
-    with pytest.raises(ValueError, match="--interface-dim 16 --interface-dropout 0.0"):  # an earlier release's run
+    with pytest.raises(ValueError, match="--interface.width 16 --interface.dropout 0.0"):  # a flat-layout run
         run(ExperimentConfig(out=tmp_path, resume=True))
-    then = dict(interface_dim=16, interface_dropout=0.0, dropout_mode="consistency", interface_noise="bernoulli")
-    check_resumable(ExperimentConfig(out=tmp_path, resume=True, **then))
-    with pytest.raises(ValueError, match="--interface-noise bernoulli"):
-        check_resumable(ExperimentConfig(out=tmp_path, resume=True, **then | {"interface_noise": "gaussian"}))
+    then = InterfaceConfig(width=16, dropout=0.0, mode="consistency", noise="bernoulli")
+    check_resumable(ExperimentConfig(out=tmp_path, resume=True, interface=then))
+    with pytest.raises(ValueError, match="--interface.noise bernoulli"):
+        check_resumable(ExperimentConfig(out=tmp_path, resume=True, interface=replace(then, noise="gaussian")))
 
 
-def test_bad_configuration_is_refused():
-    with pytest.raises(ValueError, match="valid"):
-        ExperimentConfig(policy=("transformer",))
-    with pytest.raises(ValueError, match="workers"):
-        ExperimentConfig(workers=0)
-    with pytest.raises(ValueError, match="valid suites"):
-        ExperimentConfig(suite="mujoco")
-    with pytest.raises(ValueError, match="Robot:Task"):
-        run(ExperimentConfig(holdout=("Arm2-ReachRed",), out=None))
-    with pytest.raises(ValueError, match="valid robots"):
-        MultiPairEnv(envs.ARMS, SuiteSpec.from_suite(envs.ARMS), [("Arm9", "Push")], 2)
-    with pytest.raises(ValueError, match="positive"):
-        PPOConfig(num_envs=0)
-    with pytest.raises(ValueError, match="interface_dim"):
-        ExperimentConfig(interface_dim=0)
-    with pytest.raises(ValueError, match="interface_noise"):
-        ExperimentConfig(interface_noise="uniform")
-    with pytest.raises(ValueError, match="interface_dim"):
-        ModularPolicy(SuiteSpec.from_suite(envs.ARMS), interface_dim=0)
-    with pytest.raises(ValueError, match="interface_dropout"):
-        ExperimentConfig(interface_dropout=1.0)
-    interface = lambda cfg: (cfg.interface_dim, cfg.interface_dropout, cfg.dropout_mode, cfg.interface_noise)  # noqa: E731
+BAD_CONFIGURATIONS = [
+    (lambda: ExperimentConfig(policy=("transformer",)), "valid"),
+    (lambda: ExperimentConfig(workers=0), "workers"),
+    (lambda: ExperimentConfig(suite="mujoco"), "valid suites"),
+    (lambda: run(ExperimentConfig(holdout=("Arm2-ReachRed",), out=None)), "Robot:Task"),
+    (lambda: MultiPairEnv(envs.ARMS, SuiteSpec.from_suite(envs.ARMS), [("Arm9", "Push")], 2), "valid robots"),
+    (lambda: PPOConfig(num_envs=0), "positive"),
+    (lambda: ExperimentConfig(interface=InterfaceConfig(width=0)), "interface width"),
+    (lambda: InterfaceConfig(width=2.5), "whole number"),
+    (lambda: ExperimentConfig(interface=InterfaceConfig(noise="uniform")), "interface noise"),
+    (lambda: ExperimentConfig(interface=InterfaceConfig(dropout=1.0)), "interface dropout"),
+    (lambda: ExperimentConfig(eval=EvalConfig(episodes=0)), "eval.episodes"),
+]
+
+
+@pytest.mark.parametrize("make,message", BAD_CONFIGURATIONS, ids=[m for _, m in BAD_CONFIGURATIONS])
+def test_bad_configuration_is_refused(make, message):
+    with pytest.raises(ValueError, match=message):
+        make()
+
+
+def test_interface_defaults_are_each_suites_preset():
+    interface = lambda cfg: (cfg.interface.width, cfg.interface.dropout, cfg.interface.mode, cfg.interface.noise)  # noqa: E731
     assert interface(ExperimentConfig()) == (2, 0.2, "replay", "gaussian")  # each suite's measured best
     assert interface(ExperimentConfig(suite="grid")) == (16, 0.2, "update", "bernoulli")
-    assert interface(ExperimentConfig(interface_dim=8, interface_dropout=0.0)) == (8, 0.0, "replay", "gaussian")
-    assert isinstance(build_policy("monolithic", SuiteSpec.from_suite(envs.GRID)), MonolithicPolicy)
+    assert interface(ExperimentConfig(interface=InterfaceConfig(width=8, dropout=0.0))) == (8, 0.0, "replay", "gaussian")
+    assert isinstance(POLICIES.get("monolithic").build(SuiteSpec.from_suite(envs.GRID), ExperimentConfig()),
+                      MonolithicPolicy)
 
 
 @pytest.mark.slow

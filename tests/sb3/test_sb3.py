@@ -12,10 +12,12 @@ import torch
 from stable_baselines3 import PPO
 
 import envs
-from agents.rl.policies import ActionDist, ModularPolicy, default_interface_dim
+from agents.rl.interface import InterfaceConfig, default_width
+from agents.rl.policies import ModularPolicy
 from agents.rl.ppo import PPOConfig
-from agents.rl.recombine import load_policy, save_modules as save_modular_modules
-from agents.sb3.policy import SB3ModularPolicy, save_modules
+from agents.common.module_files import save_modules
+from agents.rl.recombine import load_policy
+from agents.sb3 import SB3ModularPolicy
 from agents.sb3.training import sb3_ppo_kwargs
 from agents.common.spec import ObsBatch, SuiteSpec
 from modrl import load_module
@@ -53,7 +55,7 @@ def modular_outputs(policy: ModularPolicy, obs: dict[str, np.ndarray]) -> tuple[
     batch = ObsBatch(pad(obs["robot"], SPEC.robot_width), pad(obs["task"], SPEC.task_width),
                      torch.full((n,), SPEC.robot_id(ROBOT)), torch.full((n,), SPEC.task_id(TASK)))
     with torch.no_grad():
-        dist = ActionDist(policy.eval(), batch)
+        dist = policy.eval().distribution(batch, {})
         return dist.mode()[:, : SPEC.action_dims[ROBOT]], dist.value
 
 
@@ -105,10 +107,10 @@ def test_save_load_round_trip(trained, tmp_path):
 
 def test_starts_from_saved_modules_and_acts_as_modular_policy(tmp_path):
     torch.manual_seed(3)
-    policy = ModularPolicy(SPEC, interface_dim=8, task_hidden=(32,), robot_hidden=(32, 32))
+    policy = ModularPolicy(SPEC, InterfaceConfig(width=8), task_hidden=(32,), robot_hidden=(32, 32))
     with torch.no_grad():  # a recognisable, non-initial log_std
         policy.robot_layer.bank.params[policy.robot_layer.bank._names.index("log_std")].fill_(-0.7)
-    save_modular_modules(policy, tmp_path, "arms")
+    save_modules(policy, tmp_path, "arms")
     model = make_model(robots_from=str(tmp_path), tasks_from=str(tmp_path))
     for role, name in (("robot", ROBOT), ("task", TASK)):
         saved = load_module(tmp_path / role / f"{name}.pt").state_dict()
@@ -124,7 +126,7 @@ def test_starts_from_saved_modules_and_acts_as_modular_policy(tmp_path):
 
 def test_sb3_modules_load_into_modular_policy(trained, tmp_path):
     model, _ = trained
-    save_modules(model.policy, tmp_path)
+    model.policy.save_modules(tmp_path)
     policy = load_policy(SPEC, tmp_path, tmp_path, [ROBOT], [TASK])
     obs = observations()
     for x, y in zip(sb3_outputs(model, obs), modular_outputs(policy, obs)):
@@ -160,10 +162,10 @@ def test_missing_module_file_raises(tmp_path):
 
 
 def test_module_sizes_conflicting_with_file_raise(tmp_path):
-    save_modular_modules(ModularPolicy(SPEC, interface_dim=4), tmp_path, "arms")
+    save_modules(ModularPolicy(SPEC, InterfaceConfig(width=4)), tmp_path, "arms")
     with pytest.raises(ValueError, match="ask for 16"):
         make_model(robots_from=str(tmp_path), interface_dim=16)
-    wide = save_modular_modules(ModularPolicy(SPEC, interface_dim=16), tmp_path / "wide", "arms")[0].parents[1]
+    wide = save_modules(ModularPolicy(SPEC, InterfaceConfig(width=16)), tmp_path / "wide", "arms")[0].parents[1]
     with pytest.raises(ValueError, match="interface"):  # 4-wide robot module, 16-wide task module
         make_model(robots_from=str(tmp_path), tasks_from=str(wide))
 
@@ -179,7 +181,7 @@ def test_a_model_saved_at_another_width_loads_only_when_told_the_width(tmp_path)
 
 @pytest.mark.parametrize("role", ["robot", "task"])
 def test_fresh_module_fits_the_interface_of_the_module_from_a_file(role, tmp_path):
-    save_modular_modules(ModularPolicy(SPEC, interface_dim=4), tmp_path, "arms")
+    save_modules(ModularPolicy(SPEC, InterfaceConfig(width=4)), tmp_path, "arms")
     model = make_model(**{f"{role}s_from": str(tmp_path)})
     pair = model.policy.mlp_extractor
     assert pair.task.config["actor_out"] == pair.robot.config["actor_in"] == 4
@@ -187,7 +189,7 @@ def test_fresh_module_fits_the_interface_of_the_module_from_a_file(role, tmp_pat
 
 def test_fresh_modules_take_the_suite_default_interface():
     pair = make_model().policy.mlp_extractor
-    assert pair.task.config["actor_out"] == default_interface_dim("arms") == 2
+    assert pair.task.config["actor_out"] == default_width("arms") == 2
 
 
 def test_sb3_ppo_kwargs_carry_modrl_settings():
@@ -203,7 +205,7 @@ def test_sb3_ppo_kwargs_carry_modrl_settings():
 
 
 def test_new_robot_module_learns_beside_frozen_task_modules_and_runs_every_task(tmp_path, script):
-    modules = save_modular_modules(ModularPolicy(SPEC, interface_dim=2), tmp_path / "run", "arms")[0].parents[1]
+    modules = save_modules(ModularPolicy(SPEC, InterfaceConfig(width=2)), tmp_path / "run", "arms")[0].parents[1]
     new_robot = script("new_robot")
     args = new_robot.NewRobotArgs(modules=modules, robot="Arm4", task="ReachBlue", seeds=(3,), episodes=4,
                                   ppo=PPOConfig(total_timesteps=2 * 8 * 16, num_envs=8, num_steps=16,

@@ -1,0 +1,100 @@
+"""The policy contract: what PPO, evaluation and module files need of a policy, and nothing more.
+
+A policy acts in two steps. `draw(obs)` samples whatever the policy chooses besides the action
+(interface dropout masks, routing choices) into a `replay` dict; `distribution(obs, replay)` gives
+the action distribution and value *given* those choices. PPO stores `replay` with the rollout and
+calls `distribution` again with it in the update, so the probability ratio compares the same
+choices. Fixed routing replays nothing, a learned router replays its sampled modules, an evolved
+`Path` is a constant.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Protocol, runtime_checkable
+
+import torch
+from torch import Tensor
+from torch.distributions import Categorical
+
+from agents.common.spec import ObsBatch, SuiteSpec
+from modrl import ModuleBank
+
+Replay = dict[str, Tensor]
+"""What a policy sampled besides the action, row-aligned with the batch ([B, ...] tensors)."""
+
+LOG_SQRT_2PI = 0.5 * math.log(2 * math.pi)
+
+
+@runtime_checkable
+class ActorCriticPolicy(Protocol):
+    """A policy over every (robot, task) pair of a suite (an `nn.Module` in practice)."""
+
+    spec: SuiteSpec
+
+    def draw(self, obs: ObsBatch) -> Replay:
+        """Sample the choices to act with on `obs` (empty when the policy samples nothing but actions)."""
+
+    def distribution(self, obs: ObsBatch, replay: Replay) -> "ActionDist":
+        """The action distribution and value on `obs` given `replay` (empty: act without sampled choices)."""
+
+    def aux_losses(self, obs: ObsBatch, dist: "ActionDist", replay: Replay) -> dict[str, Tensor]:
+        """Losses PPO adds to its own in the update (e.g. a dropout-consistency penalty); `dist` is
+        `distribution(obs, replay)`."""
+
+    def banks(self) -> dict[str, tuple[ModuleBank, tuple[str, ...]]]:
+        """Module banks by role with their modules' names, for one file per module (empty: none)."""
+
+
+def index_replay(replay: Replay, index) -> Replay:
+    """The rows `index` of every replayed tensor."""
+    return {key: value[index] for key, value in replay.items()}
+
+
+def stack_replays(replays: list[Replay]) -> Replay:
+    """[T] replays of [N] rows → one replay of [T, N] rows."""
+    return {key: torch.stack([r[key] for r in replays]) for key in replays[0]} if replays else {}
+
+
+class ActionDist:
+    """The action distribution of a padded batch: entries outside a robot's own action are masked out.
+
+    Continuous actions are a diagonal Gaussian written out by hand (mean, state-independent log
+    std): a `torch.distributions.Normal` per call cost more than the policy's own layers here.
+    `choice_log_prob` [B], when given, is the log-probability of the policy's replayed choices
+    (e.g. routing decisions); it joins the action's in `log_prob`, so PPO's ratio covers both.
+    """
+
+    def __init__(self, params: Tensor, value: Tensor, mask: Tensor, discrete: bool,
+                 log_std: Tensor | None = None, choice_log_prob: Tensor | None = None) -> None:
+        self.value, self.mask, self.discrete = value, mask, discrete
+        self.choice_log_prob = choice_log_prob
+        if discrete:
+            self.dist = Categorical(logits=params.masked_fill(mask == 0, -1e9), validate_args=False)
+        else:
+            if log_std is None:
+                raise ValueError("a continuous action distribution needs log_std")
+            self.mean, self.log_std = params, log_std
+            self.std = log_std.exp()
+
+    def sample(self) -> Tensor:
+        if self.discrete:
+            return self.dist.sample()
+        return ((self.mean + self.std * torch.randn_like(self.mean)) * self.mask).detach()
+
+    def mode(self) -> Tensor:
+        return self.dist.probs.argmax(-1) if self.discrete else self.mean * self.mask
+
+    def log_prob(self, action: Tensor) -> Tensor:
+        """log π(action | obs, replay), plus the replayed choices' log-probability when there is one."""
+        if self.discrete:
+            logp = self.dist.log_prob(action.long())
+        else:
+            z = (action - self.mean) / self.std
+            logp = ((-0.5 * z * z - self.log_std - LOG_SQRT_2PI) * self.mask).sum(-1)
+        return logp if self.choice_log_prob is None else logp + self.choice_log_prob
+
+    def entropy(self) -> Tensor:
+        if self.discrete:
+            return self.dist.entropy()
+        return ((self.log_std + (0.5 + LOG_SQRT_2PI)) * self.mask).sum(-1)

@@ -1,0 +1,68 @@
+"""The task → robot interface of the modular policy: its width and the dropout that regularises it.
+
+One dataclass holds the defaults and the validation; `InterfaceConfig.for_suite` gives the
+settings that recombined best on each suite (docs/interface.md has the measurements).
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, fields, replace
+from typing import Literal
+
+MODES = ("update", "replay", "consistency")
+NOISES = ("bernoulli", "gaussian")
+
+
+@dataclass(frozen=True)
+class InterfaceConfig:
+    """Every field left None takes the suite's preset (`resolve`)."""
+
+    width: int | None = None
+    """units of the interface vector, for the actor and for the critic each"""
+    dropout: float | None = None
+    """dropout probability on the interface while training (Devin et al.'s regulariser)"""
+    mode: Literal["update", "replay", "consistency"] | None = None
+    """update: drop out in the PPO update only; replay: act with dropout masks and replay them;
+    consistency: exact PPO plus a penalty on what dropout changes (docs/interface.md)"""
+    noise: Literal["bernoulli", "gaussian"] | None = None
+    """bernoulli: zero units; gaussian: multiply each unit by 1 + σ·N(0, 1), σ² = p/(1-p)"""
+
+    def __post_init__(self) -> None:
+        if self.width is not None and (isinstance(self.width, bool) or int(self.width) != self.width or self.width < 1):
+            raise ValueError(f"interface width must be a whole number >= 1, got {self.width}")
+        if self.dropout is not None and not 0.0 <= self.dropout < 1.0:
+            raise ValueError(f"interface dropout must be in [0, 1), got {self.dropout}")
+        if self.mode is not None and self.mode not in MODES:
+            raise ValueError(f"unknown interface mode {self.mode!r}; valid: {list(MODES)}")
+        if self.noise is not None and self.noise not in NOISES:
+            raise ValueError(f"unknown interface noise {self.noise!r}; valid: {list(NOISES)}")
+
+    @classmethod
+    def for_suite(cls, suite: str | None) -> "InterfaceConfig":
+        """The preset of `suite` (the generic one for a suite without a preset, or None)."""
+        return SUITE_PRESETS.get(suite or "", GENERIC)
+
+    def resolve(self, suite: str | None) -> "InterfaceConfig":
+        """These settings, with every unset field taken from `suite`'s preset."""
+        preset = self.for_suite(suite)
+        return replace(preset, **{f.name: getattr(self, f.name) for f in fields(self) if getattr(self, f.name) is not None})
+
+    @property
+    def active(self) -> bool:
+        """Whether dropout acts at all."""
+        return bool(self.dropout)
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+GENERIC = InterfaceConfig(width=16, dropout=0.0, mode="consistency", noise="bernoulli")
+SUITE_PRESETS = {
+    "arms": InterfaceConfig(width=2, dropout=0.2, mode="replay", noise="gaussian"),
+    "grid": InterfaceConfig(width=16, dropout=0.2, mode="update", noise="bernoulli"),
+}
+
+
+def default_width(suite: str | None) -> int:
+    """The interface width used on `suite` unless told otherwise (also the SB3 policy's)."""
+    return int(InterfaceConfig.for_suite(suite).width)
