@@ -19,6 +19,8 @@ from modrl.routing import Routing
 
 class Aggregator(nn.Module):
     kind: str = ""
+    uses_weights: bool = True
+    """False when the output ignores the routing weights (so no gradient reaches a router through them)."""
 
     def forward(self, bank: ModuleBank, x: Tensor, routing: Routing) -> Tensor:  # pragma: no cover
         raise NotImplementedError
@@ -26,6 +28,11 @@ class Aggregator(nn.Module):
 
 def build_aggregator(kind: str, **config) -> Aggregator:
     return lookup(AGGREGATORS, kind, "aggregator kind")(**config)
+
+
+def weighted_kinds() -> list[str]:
+    """The registered aggregator kinds whose output depends on the routing weights."""
+    return sorted(kind for kind, cls in AGGREGATORS.items() if cls.uses_weights)
 
 
 def _check_batch(x: Tensor, routing: Routing) -> None:
@@ -75,6 +82,8 @@ class Attention(Aggregator):
 @register_aggregator("sequential")
 class Sequential(Aggregator):
     """Function composition of the chosen modules in order: h = m_k(…m₁(x)); weights are ignored."""
+
+    uses_weights = False
 
     def forward(self, bank: ModuleBank, x: Tensor, routing: Routing) -> Tensor:
         _check_batch(x, routing)

@@ -125,6 +125,8 @@ def check_ids(ids: Tensor | None, batch_size: int, limit: int, what: str = "task
     (the value range only outside `torch.compile`, where checking it would need a host sync)."""
     if ids is None:
         raise ValueError(f"this router needs {what} ids")
+    if ids.dtype.is_floating_point or ids.dtype.is_complex or ids.dtype == torch.bool:
+        raise ValueError(f"{what} ids must be integer (e.g. torch.long), got {ids.dtype}")
     if ids.dim() != 1 or ids.shape[0] != batch_size:
         raise ValueError(f"{what} ids must have shape [{batch_size}], got {tuple(ids.shape)}")
     if ids.numel() and not torch.compiler.is_compiling():  # a compiled graph trusts its ids (no host sync)

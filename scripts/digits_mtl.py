@@ -1,37 +1,62 @@
 """Digits-MTL: shared vs independent vs routed networks on ten one-vs-rest digit tasks.
 
-    python scripts/digits_mtl.py                       # 7 methods x 3 seeds, prints the table
+    python scripts/digits_mtl.py                       # every method x 3 seeds, prints the table
     python scripts/digits_mtl.py --methods shared fixed --seeds 0 1 --out runs/digits
+    python scripts/digits_mtl.py --train.steps 300 --topk.k 3 --routing-reinforce.reward neg_loss
 
 Prints, per method, the mean ± std over seeds of the mean test accuracy over the ten tasks, and the
 parameter count. With `--out DIR` it also writes DIR/digits_mtl.json (one record per run) and
-DIR/digits_mtl.png (a bar chart). Each task's test set is balanced: chance (majority class) is 0.5.
-See `agents/supervised.py` for the model and every method.
+DIR/digits_mtl.png (a bar chart); an existing DIR/digits_mtl.json is refused unless `--overwrite`.
+Each task's test set is balanced: chance (majority class) is 0.5. `--train.*` sets what every method
+shares; each registered method with settings of its own gets a group (`--<method>.*`). See
+`agents/supervised/methods.py` for every method.
 """
 
 from __future__ import annotations
 
 import json
 import statistics
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, make_dataclass
 from pathlib import Path
 
 import tyro
 from tqdm import tqdm
 
-from agents.supervised.trainer import METHODS, SupervisedConfig, check_method, run_method
+from agents.supervised.config import TrainConfig
+from agents.supervised.methods import SUPERVISED
+from agents.supervised.trainer import run_method
+
+RESULTS = "digits_mtl.json"
 
 
 @dataclass
-class Args:
-    methods: tuple[str, ...] = METHODS
-    """methods to compare (see agents/supervised.py)"""
+class CommonArgs:
+    methods: tuple[str, ...] = tuple(SUPERVISED.names())
+    """methods to compare (see agents/supervised/methods.py)"""
     seeds: tuple[int, ...] = (0, 1, 2)
     """seeds: each one is a data split, an initialisation and a batch order"""
     out: str | None = None
     """directory for digits_mtl.json and digits_mtl.png (nothing written when unset)"""
-    config: SupervisedConfig = field(default_factory=SupervisedConfig)
-    """training settings, the same for every method"""
+    overwrite: bool = False
+    """replace an existing digits_mtl.json under --out"""
+    train: TrainConfig = field(default_factory=TrainConfig)
+    """settings every method shares"""
+
+
+def with_method_configs(base: type) -> type:
+    """`base` plus one field per registered method that has a config class, named after the method."""
+    fields = []
+    for name in SUPERVISED.names():
+        config_cls = SUPERVISED.get(name).config_cls
+        if config_cls is None:
+            continue
+        if name in base.__dataclass_fields__:
+            raise ValueError(f"supervised method {name!r} clashes with the script option --{name}")
+        fields.append((name, config_cls, field(default_factory=config_cls)))
+    return make_dataclass("Args", fields, bases=(base,))
+
+
+Args = with_method_configs(CommonArgs)
 
 
 def summarise(records: list[dict], methods: tuple[str, ...]) -> list[dict]:
@@ -87,19 +112,21 @@ def main(args: Args) -> list[dict]:
     if not args.methods or not args.seeds:
         raise ValueError("give at least one method and one seed")
     for method in args.methods:
-        check_method(method)  # fail before any training
+        SUPERVISED.check(method)  # fail before any training
+    out = None if args.out is None else Path(args.out)
+    if out is not None and (out / RESULTS).exists() and not args.overwrite:
+        raise SystemExit(f"{out / RESULTS} exists: pass another --out, or --overwrite to replace it")
     runs = [(m, s) for m in args.methods for s in args.seeds]
     records = []
     for method, seed in tqdm(runs, desc="digits-mtl", unit="run"):
-        records.append(run_method(method, seed, args.config))
+        records.append(run_method(method, seed, args.train, getattr(args, method, None)))
     rows = summarise(records, tuple(args.methods))
     print(format_table(rows))
-    if args.out is not None:
-        out = Path(args.out)
+    if out is not None:
         out.mkdir(parents=True, exist_ok=True)
-        (out / "digits_mtl.json").write_text(json.dumps(records, indent=2))
+        (out / RESULTS).write_text(json.dumps(records, indent=2))
         plot(rows, out / "digits_mtl.png")
-        print(f"wrote {out / 'digits_mtl.json'} and {out / 'digits_mtl.png'}")
+        print(f"wrote {out / RESULTS} and {out / 'digits_mtl.png'}")
     return records
 
 

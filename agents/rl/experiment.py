@@ -4,6 +4,7 @@ every pair (trained and held out). What `scripts/train.py` runs."""
 from __future__ import annotations
 
 import json
+import shutil
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Literal
@@ -12,6 +13,7 @@ import torch
 
 import envs
 from agents.common.evaluate import evaluate
+from agents.common.files import write_atomically
 from agents.common.module_files import save_modules
 from agents.common.multipair import MultiPairEnv
 from agents.common.parallel import run_jobs
@@ -53,7 +55,9 @@ class ExperimentConfig:
     out: Path | None = Path("runs/train")
     """output directory (checkpoints, modules, TensorBoard, zero_shot.json, heatmap); None: keep nothing"""
     resume: bool = False
-    """continue each run from its last checkpoint"""
+    """continue each run under --out from its last checkpoint"""
+    overwrite: bool = False
+    """replace the run under --out (its files are deleted)"""
     workers: int = 1
     """(policy, seed) runs trained at once, each in its own process (e.g. the number of CPU cores)"""
     threads: int = 1
@@ -86,38 +90,81 @@ class ExperimentConfig:
         suite = envs.get_suite(self.suite)
         if not self.pairs:
             return suite.splits(self.holdout_pairs())
-        chosen = parse_pairs(self.pairs)
-        for pair in [*chosen, *(self.holdout_pairs() or [])]:
-            suite.check(*pair)
-        held = [p for p in self.holdout_pairs() or [] if p in chosen]
+        chosen, held = parse_pairs(self.pairs), self.holdout_pairs() or []
+        for flag, pairs in (("--pairs", chosen), ("--holdout", held)):
+            for pair in pairs:
+                suite.check(*pair)
+            repeated = sorted({f"{r}:{t}" for r, t in pairs if pairs.count((r, t)) > 1})
+            if repeated:
+                raise ValueError(f"{flag} names {repeated} more than once")
+        outside = [f"{r}:{t}" for r, t in held if (r, t) not in chosen]
+        if outside:
+            raise ValueError(f"--holdout {outside} is not among --pairs; add it to --pairs to evaluate it held out")
         train = [p for p in chosen if p not in held]
         if not train:
             raise ValueError(f"--pairs {list(self.pairs)} leaves nothing to train on after --holdout")
+        untrained = sorted({r for r, _ in held} - {r for r, _ in train}) + sorted({t for _, t in held} - {t for _, t in train})
+        if untrained:
+            raise ValueError(f"--holdout leaves {untrained} with no training pair, so its module would never train; "
+                             "give it a trained partner in --pairs")
         return {"train": train, "holdout": held}
 
     def to_json(self) -> dict:
         return json.loads(json.dumps(asdict(self), default=str))
 
 
-MODEL_FLAGS = {"suite": "--suite", "hyper_banks": "--hyper-banks", "interface": "--interface.{}"}
+NOT_COMPARED = ("out", "resume", "overwrite", "workers", "threads", "progress")  # how a run is run, not what it is
+
+
+def flag(group: str | None, key: str, value) -> str:
+    """The command-line words that set `key` (of `group`) to `value`."""
+    prefix, name = (f"--{group}." if group else "--"), key.replace("_", "-")
+    if isinstance(value, bool):
+        return f"{prefix}{name}" if value else f"{prefix}no-{name}"
+    return f"{prefix}{name} {' '.join(map(str, value)) if isinstance(value, list) else value}"
 
 
 def check_resumable(cfg: ExperimentConfig) -> None:
-    """Refuse to resume a run under other model settings than it started with (its `config.json`),
-    naming the flags that would continue it: a checkpoint only fits the network it was saved from."""
+    """Refuse to resume a run under other settings than it started with (its `config.json`), naming
+    the flags that would continue it. Only --ppo.total-timesteps may grow, to extend a run."""
     path = cfg.out / "config.json"
     if not path.exists():
-        return
+        raise FileNotFoundError(f"--resume: {cfg.out} holds no run (no config.json); drop --resume to start one")
     started, now = upgrade_config(json.loads(path.read_text())), cfg.to_json()
     flags = []
-    for key, flag in MODEL_FLAGS.items():
-        was, is_ = started.get(key), now[key]
-        if key == "interface":
-            flags += [f"{flag.format(k)} {v}" for k, v in was.items() if v != is_[k]]
-        elif was != is_:
-            flags.append(f"{flag} {' '.join(map(str, was)) if isinstance(was, list) else was}")
+    for key, value in now.items():
+        if key in NOT_COMPARED or key not in started:  # a setting the run did not record cannot be compared
+            continue
+        was = started[key]
+        if isinstance(value, dict):
+            for sub, sub_value in value.items():
+                if sub not in was:
+                    continue
+                sub_was = was[sub]
+                grows = (key, sub) == ("ppo", "total_timesteps") and sub_was is not None and sub_value >= sub_was
+                if sub_was != sub_value and not grows:
+                    flags.append(flag(key, sub, sub_was))
+        elif was != value:
+            flags.append(flag(None, key, was))
     if flags:
-        raise ValueError(f"{cfg.out} was started with other model settings; to resume it, pass {' '.join(flags)}")
+        raise ValueError(f"{cfg.out} was started with other settings; to resume it, pass {' '.join(flags)}")
+
+
+def prepare_out(cfg: ExperimentConfig) -> None:
+    """Make `cfg.out` ready for this run and write its `config.json`: a finished or started run there
+    is continued only with --resume and replaced only with --overwrite."""
+    out = cfg.out
+    if cfg.resume:
+        check_resumable(cfg)
+    elif out.exists() and any(out.iterdir()):
+        if not (out / "config.json").exists():
+            raise FileExistsError(f"{out} is not empty and holds no modrl run; choose another --out")
+        if not cfg.overwrite:
+            raise FileExistsError(f"{out} holds a run already: pass --resume to continue it, --overwrite to "
+                                  "replace it, or another --out")
+        shutil.rmtree(out)
+    out.mkdir(parents=True, exist_ok=True)
+    write_atomically(out / "config.json", json.dumps(asdict(cfg), default=str, indent=1))
 
 
 def run_dir(cfg: ExperimentConfig, policy: str, seed: int) -> Path | None:
@@ -174,10 +221,7 @@ def run(cfg: ExperimentConfig) -> list[dict]:
     own progress bar off); the records come back in the order of one worker. Finished runs keep
     their checkpoints (`--resume`)."""
     if cfg.out is not None:
-        if cfg.resume:
-            check_resumable(cfg)
-        cfg.out.mkdir(parents=True, exist_ok=True)
-        (cfg.out / "config.json").write_text(json.dumps(asdict(cfg), default=str, indent=1))
+        prepare_out(cfg)
     kinds = [*cfg.policy, *(["random"] if cfg.eval.random_baseline else [])]
     jobs = [(kind, seed) for seed in cfg.seeds for kind in kinds]
     quiet = cfg if cfg.workers == 1 else replace(cfg, progress=False)

@@ -19,6 +19,7 @@ import json
 import os
 import random
 import time
+import warnings
 from collections import defaultdict
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -92,6 +93,12 @@ class PPOConfig:
             raise ValueError(f"gamma must be in (0, 1] and gae_lambda in [0, 1], got {self.gamma}, {self.gae_lambda}")
         if self.learning_rate <= 0 or self.clip_coef <= 0:
             raise ValueError("learning_rate and clip_coef must be positive")
+        if not self.max_grad_norm > 0:  # a negative clip flips the gradient: ascent instead of descent
+            raise ValueError(f"--ppo.max-grad-norm must be positive, got {self.max_grad_norm}")
+        if self.vf_coef < 0 or self.ent_coef < 0:
+            raise ValueError(f"--ppo.vf-coef and --ppo.ent-coef must be >= 0, got {self.vf_coef}, {self.ent_coef}")
+        if self.target_kl is not None and not self.target_kl > 0:
+            raise ValueError(f"--ppo.target-kl must be positive (or None), got {self.target_kl}")
 
 
 @dataclass
@@ -166,6 +173,10 @@ def seed_everything(seed: int) -> None:
     torch.manual_seed(seed)
 
 
+class TrainingDiverged(ValueError):
+    """The loss or the gradient stopped being finite; parameters and checkpoints keep their last finite values."""
+
+
 class PPO:
     """Trains `policy` on every pair of `envs`; `run_dir` (optional) gets checkpoints and TensorBoard logs."""
 
@@ -179,6 +190,10 @@ class PPO:
         self.optimizer = torch.optim.Adam([self.flat], lr=config.learning_rate, eps=1e-5, fused=True)
         self.batch_size = envs.size * config.num_steps
         self.num_updates = max(1, config.total_timesteps // self.batch_size)
+        if config.total_timesteps < self.batch_size:
+            warnings.warn(f"--ppo.total-timesteps {config.total_timesteps} is less than one rollout "
+                          f"({envs.size} envs x {config.num_steps} steps): training one update of "
+                          f"{self.batch_size} steps", stacklevel=2)
         self.minibatch_size = max(1, self.batch_size // config.num_minibatches)
         self.update = 0
         self.history: list[dict] = []
@@ -198,6 +213,9 @@ class PPO:
     def save_checkpoint(self) -> None:
         if self.checkpoint_path is None:
             return
+        if not bool(torch.isfinite(self.flat).all()):
+            raise TrainingDiverged(f"update {self.update}: parameters are not finite; not writing "
+                                   f"{self.checkpoint_path}")
         self.run_dir.mkdir(parents=True, exist_ok=True)
         state = {"format": CHECKPOINT_FORMAT, "policy": self.policy.state_dict(), "optimizer": self.optimizer.state_dict(),
                  "update": self.update,
@@ -238,7 +256,9 @@ class PPO:
 
         if resume:
             self.load_checkpoint()
-        writer = SummaryWriter(str(self.run_dir / "tb")) if self.run_dir is not None else None
+        writer = None
+        if self.run_dir is not None:  # on resume, drop what the interrupted run logged past its checkpoint
+            writer = SummaryWriter(str(self.run_dir / "tb"), purge_step=self.update * self.batch_size if resume else None)
         bar = tqdm(total=self.num_updates, initial=self.update, disable=not self.progress, desc="ppo", unit="update")
         obs = None
         try:
@@ -337,9 +357,18 @@ class PPO:
         loss, stats = self._loss(mb)
         self.flat.grad.zero_()
         loss.backward()
-        clip_grad_norm_(self.flat, self.config.max_grad_norm)
+        norm = clip_grad_norm_(self.flat, self.config.max_grad_norm)
+        if not bool(torch.isfinite(loss) & torch.isfinite(norm)):
+            self._diverged(loss, norm)
         self.optimizer.step()
         return stats
+
+    def _diverged(self, loss: Tensor, norm: Tensor) -> None:
+        what = "loss" if not bool(torch.isfinite(loss)) else "gradient norm"
+        kept = (f"; the last good checkpoint (update {self.update // self.config.checkpoint_every * self.config.checkpoint_every}) "
+                f"is kept in {self.run_dir}" if self.run_dir is not None else "")
+        raise TrainingDiverged(f"update {self.update + 1}: the PPO {what} is {float(loss if what == 'loss' else norm)}"
+                               f"{kept}; try a lower --ppo.learning-rate")
 
     def _losses(self, mb: Rollout) -> tuple[Tensor, StepStats]:
         """The PPO loss of a minibatch and its parts (what `config.compile` compiles)."""

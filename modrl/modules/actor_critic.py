@@ -16,7 +16,7 @@ from __future__ import annotations
 import torch
 from torch import Tensor, nn
 
-from modrl.modules.base import Module, check_features, check_positive
+from modrl.modules.base import Module, check_features, check_hidden, check_positive
 from modrl.modules.mlp import ACTIVATIONS, MLP, make_activation
 from modrl.registry import register_module
 
@@ -37,7 +37,7 @@ class ActorCriticModule(Module):
     def __init__(self, actor_in: int, critic_in: int, shared_in: int, actor_out: int, critic_out: int,
                  hidden: list[int] | tuple[int, ...] = (64, 64), activation: str = "tanh",
                  final_activation: bool = False, log_std: bool = False, init_log_std: float = 0.0) -> None:
-        hidden = [int(h) for h in hidden]
+        hidden = check_hidden(hidden)
         make_activation(activation)  # fail early on an unknown name
         check_positive(actor_out=actor_out, critic_out=critic_out, **{f"hidden[{i}]": h for i, h in enumerate(hidden)})
         if min(actor_in, critic_in, shared_in) < 0 or actor_in + shared_in == 0 or critic_in + shared_in == 0:

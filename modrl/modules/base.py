@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import operator
 from typing import Any
 
 import torch
@@ -54,6 +55,16 @@ def check_positive(**values: int) -> None:
     for name, value in values.items():
         if not isinstance(value, int) or value <= 0:
             raise ValueError(f"{name} must be a positive int, got {value!r}")
+
+
+def check_hidden(hidden: Any) -> list[int]:
+    """`hidden` as a list of layer widths; an int or a string there is a mistake, not one width."""
+    if not isinstance(hidden, (list, tuple)):
+        raise ValueError(f"hidden must be a list of layer widths, e.g. [64], got {hidden!r}")
+    try:
+        return [operator.index(h) for h in hidden]
+    except TypeError:
+        raise ValueError(f"hidden must be a list of integer layer widths, got {hidden!r}") from None
 
 
 def check_features(x: Tensor, expected: int, who: str) -> None:

@@ -7,7 +7,7 @@ from typing import Callable
 import torch
 from torch import Tensor, nn
 
-from modrl.modules.base import Module, check_features, check_positive, linear
+from modrl.modules.base import Module, check_features, check_hidden, check_positive, linear
 from modrl.registry import register_module
 
 # name → (module, the same function): modules for nn.Sequential, functions for `apply`'s fast path
@@ -55,7 +55,7 @@ class MLP(Module):
         activation: str = "tanh",
         final_activation: bool = False,
     ) -> None:
-        hidden = [int(h) for h in hidden]
+        hidden = check_hidden(hidden)
         make_activation(activation)  # fail early on an unknown name
         check_positive(in_features=in_features, out_features=out_features, **{f"hidden[{i}]": h for i, h in enumerate(hidden)})
         super().__init__(

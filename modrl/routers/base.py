@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Iterable
+
 import torch
 from torch import Tensor, nn
 
@@ -17,6 +19,20 @@ class Router(nn.Module):
 
     def forward(self, x: Tensor | None, ids: Tensor | None = None) -> Routing:  # pragma: no cover
         raise NotImplementedError
+
+    def learns_from_weights(self) -> bool:
+        """True when gradients through the routing weights train this router: it has trainable parameters."""
+        return any(p.requires_grad for p in self.parameters())
+
+
+def anneal_routers(routers: Iterable[nn.Module], step: int) -> list[float]:
+    """`anneal(step)` on each router that anneals; the temperatures they return, in order."""
+    temperatures: list[float] = []
+    for router in routers:
+        if callable(getattr(router, "anneal", None)):
+            tau = router.anneal(step)
+            temperatures.extend(tau if isinstance(tau, list) else [tau])
+    return temperatures
 
 
 def build_router(kind: str, **config) -> Router:

@@ -6,7 +6,7 @@ import torch
 from torch import Tensor, nn
 
 from modrl.registry import register_router
-from modrl.routers.base import Router
+from modrl.routers.base import Router, anneal_routers
 from modrl.routing import Routing
 
 
@@ -28,6 +28,13 @@ class HierarchicalRouter(Router):
         self.upper, self.lower = upper, nn.ModuleList(lower)
         self.group_size = sizes.pop()
         self.num_modules = upper.num_modules * self.group_size
+
+    def anneal(self, step: int) -> list[float]:
+        """Anneal the upper and lower routers that anneal; their temperatures, upper first."""
+        return anneal_routers([self.upper, *self.lower], step)
+
+    def learns_from_weights(self) -> bool:
+        return self.upper.learns_from_weights() or any(r.learns_from_weights() for r in self.lower)
 
     def forward(self, x: Tensor | None, ids: Tensor | None = None) -> Routing:
         top = self.upper(x, ids)

@@ -23,6 +23,10 @@ class PolicyRouter(Router):
         self.num_modules, self.epsilon = num_modules, epsilon
         self.scores = ScoreNet(num_modules, in_features, num_tasks)
 
+    def learns_from_weights(self) -> bool:
+        """False: its choices carry no weights; it learns from log-probabilities (REINFORCE, PPO)."""
+        return False
+
     def distribution(self, x: Tensor | None, ids: Tensor | None) -> Categorical:
         return Categorical(logits=self.scores(x, ids))
 

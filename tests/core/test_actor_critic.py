@@ -116,6 +116,7 @@ def test_gradients_reach_each_part_only_through_its_own_input():
 @pytest.mark.parametrize("kwargs, message", [
     (dict(actor_in=4, critic_in=2), "must be equal"),
     (dict(hidden=[]), "at least one hidden layer"),
+    (dict(hidden=64), r"hidden must be a list of layer widths, e.g. \[64\], got 64"),
     (dict(actor_in=0, critic_in=0, shared_in=0), "bad input sizes"),
     (dict(actor_out=0), "actor_out must be a positive int"),
     (dict(activation="elu"), "unknown activation"),

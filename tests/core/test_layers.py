@@ -8,8 +8,9 @@ import pytest
 import torch
 
 from modrl import (
-    Attention, FixedRouter, GumbelRouter, Merge, ModuleBank, Path, Routing, RoutedLayer, RoutedNetwork,
-    Sequential, SoftMoERouter, WeightedSum, build_aggregator, build_module,
+    AGGREGATORS, Attention, FixedRouter, GumbelRouter, HierarchicalRouter, Merge, ModuleBank, Path, PolicyRouter,
+    Routing, RoutedLayer, RoutedNetwork, Sequential, SoftMoERouter, TopKRouter, WeightedSum, build_aggregator,
+    build_module,
 )
 
 B, D, M = 9, 5, 4
@@ -190,6 +191,17 @@ LAYER_ERRORS = {
     "empty": (lambda: RoutedNetwork([]), "at least one layer"),
     "activation": (lambda: RoutedNetwork([RoutedLayer(bank())], activation="swish"), "unknown activation"),
     "path_length": (lambda: RoutedNetwork([RoutedLayer(bank())] * 2)(x_(), path=Path(((0,),))), "path has 1 layers"),
+    "ids_length": (lambda: two_streams()(x_(), ids=[TASKS]), r"ids has 1 entries \(one per layer\), network has 2"),
+    "ids_length_tuple": (lambda: two_streams()(x_(), ids=(TASKS,) * 3), "ids has 3 entries"),
+    "ids_named_no_reads": (lambda: two_streams(reads=("task", None))(x_(), ids={"task": TASKS}),
+                           r"layers \[1\] have no `reads`"),
+    "ids_named_missing": (lambda: two_streams()(x_(), ids={"task": TASKS}),
+                          r"reads ids 'robot', but the given streams are \['task'\]"),
+    "layer_named_no_reads": (lambda: RoutedLayer(bank(), FixedRouter.one_per_task(M))(x_(), {"task": TASKS}),
+                             "no `reads`"),
+    "float_ids": (lambda: two_streams()(x_(), ids=TASKS.float()), "ids must be integer"),
+    "aux_loss_length": (lambda: two_streams().aux_loss([Routing(indices=TASKS[:, None])]),
+                        "aux_loss got 1 routings, network has 2 layers"),
 }
 
 
@@ -198,6 +210,107 @@ def test_layer_errors(case):
     call, match = LAYER_ERRORS[case]
     with pytest.raises(ValueError, match=match):
         call()
+
+
+LAYER_TYPE_ERRORS = {
+    "bank_kind": (lambda: RoutedLayer("mlp", FixedRouter.one_per_task(M)),
+                  r"bank must be a ModuleBank, not the kind name 'mlp': build one with ModuleBank\('mlp'"),
+    "bank_module": (lambda: RoutedLayer(build_module("linear", in_features=D, out_features=D)),
+                    "bank must be a ModuleBank, got Linear"),
+    "router_kind": (lambda: RoutedLayer(bank(), "fixed"), r"router must be a Router, not the kind name 'fixed'.*build_router"),
+    "aggregator_kind": (lambda: RoutedLayer(bank(), FixedRouter.one_per_task(M), "sum"),
+                        r"aggregator must be an Aggregator, not the kind name 'sum'.*build_aggregator"),
+    "reads": (lambda: RoutedLayer(bank(), FixedRouter.one_per_task(M), reads=1), "reads must be the name"),
+}
+
+
+@pytest.mark.parametrize("case", LAYER_TYPE_ERRORS)
+def test_layer_type_errors(case):
+    call, match = LAYER_TYPE_ERRORS[case]
+    with pytest.raises(TypeError, match=match):
+        call()
+
+
+# aggregator, router, allowed: an aggregator that ignores weights refuses a router trained through them
+AGGREGATOR_ROUTER_CASES = {
+    "sequential_fixed": (Sequential, lambda: FixedRouter.one_per_task(M), True),
+    "sequential_policy": (Sequential, lambda: PolicyRouter(M, in_features=D), True),  # learns from log-probs
+    "sequential_hier_policy": (Sequential, lambda: HierarchicalRouter(
+        PolicyRouter(2, in_features=D), [PolicyRouter(2, in_features=D) for _ in range(2)]), True),
+    "sequential_frozen_topk": (Sequential, lambda: TopKRouter(M, k=1, in_features=D).requires_grad_(False), True),
+    "sequential_soft": (Sequential, lambda: SoftMoERouter(M, in_features=D), False),
+    "sequential_gumbel": (Sequential, lambda: GumbelRouter(M, in_features=D, hard=True), False),
+    "sequential_topk": (Sequential, lambda: TopKRouter(M, k=1, in_features=D), False),
+    "sequential_hier_gumbel": (Sequential, lambda: HierarchicalRouter(
+        PolicyRouter(2, in_features=D), [GumbelRouter(2, in_features=D, hard=True), PolicyRouter(2, in_features=D)]),
+        False),
+    "sum_soft": (WeightedSum, lambda: SoftMoERouter(M, in_features=D), True),
+    "merge_gumbel": (Merge, lambda: GumbelRouter(M, in_features=D), True),
+}
+
+
+@pytest.mark.parametrize("case", AGGREGATOR_ROUTER_CASES)
+def test_aggregator_that_ignores_weights_refuses_a_learned_router(case):
+    aggregator, router, allowed = AGGREGATOR_ROUTER_CASES[case]
+    assert aggregator.uses_weights == (aggregator is not Sequential)
+    if allowed:
+        RoutedLayer(bank(), router(), aggregator())
+        return
+    with pytest.raises(ValueError, match=r"Sequential aggregation ignores routing weights.*\['attention', 'merge', 'sum'"):
+        RoutedLayer(bank(), router(), aggregator())
+
+
+def test_every_registered_aggregator_says_whether_it_uses_weights():
+    assert {kind: cls.uses_weights for kind, cls in AGGREGATORS.items()} == {
+        "sum": True, "attention": True, "merge": True, "sequential": False}
+
+
+# -- per-layer and named ids ------------------------------------------------------------------
+
+TASKS = torch.arange(B) % M
+ROBOTS = (torch.arange(B) * 3 + 1) % M
+
+
+def two_streams(reads: tuple[str | None, str | None] = ("task", "robot"), level: str = "layer") -> RoutedNetwork:
+    """Layer 0 routes on one id stream, layer 1 on another (a task module feeding a robot module)."""
+    layers = [RoutedLayer(bank(seed=i), FixedRouter.one_per_task(M), Sequential(), reads=r) for i, r in enumerate(reads)]
+    return RoutedNetwork(layers, level=level)
+
+
+# ids as given to forward → the ids each of the two layers must route on
+IDS_CASES = {
+    "one_tensor": (TASKS, (TASKS, TASKS)),
+    "per_layer_list": ([TASKS, ROBOTS], (TASKS, ROBOTS)),
+    "per_layer_tuple": ((ROBOTS, TASKS), (ROBOTS, TASKS)),
+    "named": ({"task": TASKS, "robot": ROBOTS}, (TASKS, ROBOTS)),
+    "named_extra_stream": ({"robot": ROBOTS, "task": TASKS, "goal": TASKS}, (TASKS, ROBOTS)),
+}
+
+
+@pytest.mark.parametrize("level", ["layer", "global"])
+@pytest.mark.parametrize("case", IDS_CASES)
+def test_network_ids_per_layer(case, level):
+    ids, expected = IDS_CASES[case]
+    net, x = two_streams(level=level), x_()
+    y, routings = net(x, ids=ids)
+    for routing, want in zip(routings, expected):
+        assert torch.equal(routing.indices[:, 0], want)
+    h = torch.relu(net.layers[0](x, expected[0])[0])
+    torch.testing.assert_close(y, net.layers[1](h, expected[1])[0])
+
+
+def test_per_layer_ids_may_be_none_for_a_router_that_reads_only_the_input():
+    torch.manual_seed(0)
+    layers = [RoutedLayer(bank(), SoftMoERouter(M, in_features=D)), RoutedLayer(bank(1), FixedRouter.one_per_task(M))]
+    net = RoutedNetwork(layers)
+    y, routings = net(x_(), ids=[None, ROBOTS])
+    assert torch.equal(routings[1].indices[:, 0], ROBOTS)
+    torch.testing.assert_close(y, net(x_(), ids=ROBOTS)[0])  # the soft router ignores ids: one tensor for all agrees
+
+
+def test_a_path_needs_no_ids_even_with_named_layers():
+    y, routings = two_streams()(x_(), ids={"nothing": TASKS}, path=Path(((1,), (2,))))
+    assert [r.indices[0].tolist() for r in routings] == [[1], [2]]
 
 
 def test_path_outside_the_bank_fails():
@@ -244,7 +357,7 @@ def test_network_path_replaces_routers():
     torch.testing.assert_close(y, (layers[1][0](h) + layers[1][3](h)) / 2, rtol=1e-5, atol=1e-5)
     y.sum().backward()
     assert all(p.grad is None for p in net.layers[0].router.parameters())
-    assert RoutedNetwork.aux_loss(routings) == 0
+    assert net.aux_loss(routings) == 0
 
 
 def test_network_hard_routers_and_aux_loss():
@@ -254,11 +367,42 @@ def test_network_hard_routers_and_aux_loss():
     layers = [RoutedLayer(bank(seed=i), TopKRouter(M, k=2, in_features=D)) for i in range(2)]
     net = RoutedNetwork(layers, level="global")
     y, routings = net(x_())
-    aux = RoutedNetwork.aux_loss(routings)
+    aux = net.aux_loss(routings)
     assert aux > 0
     torch.testing.assert_close(aux, sum(r.aux_losses["load_balance"] for r in routings))
     (y.pow(2).sum() + aux).backward()
     assert all(layer.router.scores.from_input.weight.grad.abs().sum() > 0 for layer in layers)
+
+
+def annealing_network() -> RoutedNetwork:
+    torch.manual_seed(0)
+    gumbel = lambda tau: GumbelRouter(2, in_features=D, tau=tau, tau_min=0.5, anneal_rate=0.1)  # noqa: E731
+    routers = [GumbelRouter(M, in_features=D, tau=2.0, tau_min=0.5, anneal_rate=0.1),
+               HierarchicalRouter(gumbel(3.0), [gumbel(4.0), SoftMoERouter(2, in_features=D)]),
+               SoftMoERouter(M, in_features=D), None]
+    return RoutedNetwork([RoutedLayer(bank(seed=i), r) for i, r in enumerate(routers)])
+
+
+def test_network_anneals_every_annealing_router():
+    net = annealing_network()
+    assert net.anneal(0) == [2.0, 3.0, 4.0]
+    temperatures = net.anneal(10)
+    assert temperatures == pytest.approx([2.0 * math.exp(-1), 3.0 * math.exp(-1), 4.0 * math.exp(-1)])
+    hierarchical = net.layers[1].router
+    assert [net.layers[0].router.tau, hierarchical.upper.tau, hierarchical.lower[0].tau] == temperatures
+    assert net.anneal(1000) == [0.5, 0.5, 0.5]
+
+
+def test_router_and_module_parameters_partition_the_network():
+    net = annealing_network()
+    net.layers[3].base = torch.nn.Linear(D, D)
+    router, module = list(net.router_parameters()), list(net.module_parameters())
+    every = list(net.parameters())
+    assert {id(p) for p in router} | {id(p) for p in module} == {id(p) for p in every}
+    assert not {id(p) for p in router} & {id(p) for p in module} and len(router) + len(module) == len(every)
+    named = dict(net.named_parameters())
+    assert {id(p) for p in router} == {id(p) for n, p in named.items() if ".router." in n}
+    assert {id(net.layers[3].base.weight), id(net.layers[0].bank.params[0])} <= {id(p) for p in module}
 
 
 def test_gumbel_hard_layer_trains_its_router():

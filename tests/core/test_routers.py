@@ -123,6 +123,14 @@ def test_router_gradients(case):
 
 
 @pytest.mark.parametrize("case", ROUTER_CASES)
+def test_router_says_whether_it_learns_from_weights(case):
+    spec, router = ROUTER_CASES[case], make(case)
+    assert router.learns_from_weights() == (spec.learns == "weights")
+    if spec.learns == "weights":
+        assert not router.requires_grad_(False).learns_from_weights()
+
+
+@pytest.mark.parametrize("case", ROUTER_CASES)
 def test_router_is_deterministic_under_a_seed(case):
     spec = ROUTER_CASES[case]
     x, ids = batch()
@@ -167,6 +175,14 @@ def test_gumbel_anneals_and_hard_is_straight_through():
     assert router.anneal(1000) == 0.5
     r = router(batch()[0])
     torch.testing.assert_close(r.weights, torch.ones(B, 1))  # forward value 1, gradient from the soft sample
+
+
+def test_hierarchical_anneals_its_annealing_routers():
+    gumbel = lambda tau: GumbelRouter(2, in_features=D, tau=tau, tau_min=0.5, anneal_rate=0.1)  # noqa: E731
+    router = HierarchicalRouter(gumbel(2.0), [SoftMoERouter(2, in_features=D), gumbel(3.0)])
+    assert router.anneal(0) == [2.0, 3.0]
+    assert router.anneal(1000) == [0.5, 0.5] and router.upper.tau == router.lower[1].tau == 0.5
+    assert make("hierarchical_hard").anneal(5) == []
 
 
 def test_policy_router_greedy_in_eval_and_ppo_gradients():
@@ -250,6 +266,11 @@ CALL_ERRORS = {
     "fixed_ids_shape": (lambda: FixedRouter.one_per_task(3)(None, torch.zeros(2, 1, dtype=torch.long)), "shape"),
     "soft_x_width": (lambda: SoftMoERouter(M, in_features=D)(torch.randn(2, D + 1)), rf"\[B, {D}\]"),
     "soft_x_missing": (lambda: SoftMoERouter(M, in_features=D)(None), rf"\[B, {D}\]"),
+    "fixed_float_ids": (lambda: FixedRouter.one_per_task(3)(None, torch.tensor([0.0, 1.7])),
+                        r"metadata ids must be integer \(e.g. torch.long\), got torch.float32"),
+    "fixed_bool_ids": (lambda: FixedRouter.one_per_task(3)(None, torch.tensor([True, False])), "must be integer"),
+    "soft_float_task_ids": (lambda: SoftMoERouter(M, num_tasks=T)(None, torch.tensor([0.0, 1.0])),
+                            "task ids must be integer"),
     "soft_ids_batch": (lambda: SoftMoERouter(M, in_features=D, num_tasks=T)(torch.randn(2, D), torch.zeros(3, dtype=torch.long)),
                        r"shape \[2\]"),
     "hier_mixed": (lambda: HierarchicalRouter(PolicyRouter(2, in_features=D),

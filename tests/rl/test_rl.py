@@ -370,20 +370,33 @@ def test_parallel_workers_give_the_records_of_one_worker(tmp_path):
 
 
 def test_pairs_restrict_training_and_evaluation_to_chosen_pairs():
-    cfg = ExperimentConfig(pairs=("Arm2:Push", "Arm3:ReachRed"), holdout=("Arm3:ReachRed", "Arm4:Push"), seeds=(1,),
-                           eval=EvalConfig(2, random_baseline=False), progress=False, out=None,
-                           ppo=PPOConfig(**TINY, total_timesteps=4 * 16 * 2))
-    assert cfg.splits() == {"train": [("Arm2", "Push")], "holdout": [("Arm3", "ReachRed")]}
+    cfg = ExperimentConfig(pairs=("Arm2:Push", "Arm3:ReachRed", "Arm2:ReachRed", "Arm3:Push"),
+                           holdout=("Arm3:Push",), seeds=(1,), eval=EvalConfig(2, random_baseline=False),
+                           progress=False, out=None, ppo=PPOConfig(**TINY, total_timesteps=4 * 16 * 3))
+    assert cfg.splits() == {"train": [("Arm2", "Push"), ("Arm3", "ReachRed"), ("Arm2", "ReachRed")],
+                            "holdout": [("Arm3", "Push")]}
     records = run(cfg)
-    assert [(r["robot"], r["task"], r["split"]) for r in records] == [("Arm2", "Push", "train"),
-                                                                       ("Arm3", "ReachRed", "holdout")]
-    with pytest.raises(ValueError, match="nothing to train"):
-        ExperimentConfig(pairs=("Arm2:Push",), holdout=("Arm2:Push",))
-    with pytest.raises(ValueError, match="valid tasks"):
-        ExperimentConfig(pairs=("Arm2:Juggle",))
+    assert [(r["robot"], r["task"], r["split"]) for r in records] == [
+        ("Arm2", "Push", "train"), ("Arm3", "ReachRed", "train"), ("Arm2", "ReachRed", "train"), ("Arm3", "Push", "holdout")]
 
 
-def test_resume_under_other_model_settings_is_refused(tmp_path):
+BAD_SPLITS = [
+    (dict(pairs=("Arm2:Push",), holdout=("Arm2:Push",)), "nothing to train"),
+    (dict(pairs=("Arm2:Juggle",)), "valid tasks"),
+    (dict(pairs=("Arm2:Push", "Arm3:Push"), holdout=("Arm4:Push",)), "not among --pairs"),
+    (dict(pairs=("Arm2:Push", "Arm3:ReachRed"), holdout=("Arm3:ReachRed",)), r"\['Arm3', 'ReachRed'\] with no training pair"),
+    (dict(pairs=("Arm2:Push", "Arm2:Push")), "more than once"),
+    (dict(holdout=("Arm2:ReachRed", "Arm2:ReachRed")), "repeated"),
+]
+
+
+@pytest.mark.parametrize("settings,message", BAD_SPLITS, ids=[m for _, m in BAD_SPLITS])
+def test_bad_splits_are_refused_with_the_reason(settings, message):
+    with pytest.raises(ValueError, match=message):
+        ExperimentConfig(**settings)
+
+
+def test_resume_under_other_settings_is_refused(tmp_path):
     (tmp_path / "config.json").write_text(json.dumps({"suite": "arms", "interface_dim": 16, "hyper_banks": []}))
     with pytest.raises(ValueError, match="--interface.width 16 --interface.dropout 0.0"):  # a flat-layout run
         run(ExperimentConfig(out=tmp_path, resume=True))
@@ -391,6 +404,31 @@ def test_resume_under_other_model_settings_is_refused(tmp_path):
     check_resumable(ExperimentConfig(out=tmp_path, resume=True, interface=then))
     with pytest.raises(ValueError, match="--interface.noise bernoulli"):
         check_resumable(ExperimentConfig(out=tmp_path, resume=True, interface=replace(then, noise="gaussian")))
+
+
+def test_a_run_folder_is_continued_only_with_resume_and_replaced_only_with_overwrite(tmp_path):
+    cfg = ExperimentConfig(pairs=("Arm2:ReachRed",), seeds=(1,), eval=EvalConfig(2, random_baseline=False),
+                           progress=False, out=tmp_path / "run", ppo=PPOConfig(**TINY, total_timesteps=4 * 16))
+    with pytest.raises(FileNotFoundError, match="holds no run"):
+        run(replace(cfg, resume=True))
+    run(cfg)
+    before = {p: p.read_bytes() for p in cfg.out.rglob("*") if p.is_file()}
+    with pytest.raises(FileExistsError, match="--resume to continue it, --overwrite to replace it"):
+        run(cfg)
+    for other, message in ((dict(pairs=("Arm3:ReachRed",)), "--pairs Arm2:ReachRed"),
+                           (dict(ppo=replace(cfg.ppo, learning_rate=0.1)), "--ppo.learning-rate 0.001"),
+                           (dict(ppo=replace(cfg.ppo, total_timesteps=16)), "--ppo.total-timesteps 64"),
+                           (dict(eval=EvalConfig(2, sample=False, random_baseline=False)), "--eval.sample")):
+        with pytest.raises(ValueError, match=message):
+            run(replace(cfg, resume=True, **other))
+    assert {p: p.read_bytes() for p in cfg.out.rglob("*") if p.is_file()} == before  # nothing was touched
+    run(replace(cfg, resume=True, ppo=replace(cfg.ppo, total_timesteps=2 * 4 * 16)))  # a run may be extended
+    run(replace(cfg, overwrite=True))
+    (tmp_path / "mine").mkdir()
+    (tmp_path / "mine" / "notes.txt").write_text("keep me")
+    with pytest.raises(FileExistsError, match="holds no modrl run"):
+        run(replace(cfg, out=tmp_path / "mine", overwrite=True))
+    assert (tmp_path / "mine" / "notes.txt").read_text() == "keep me"
 
 
 BAD_CONFIGURATIONS = [
