@@ -158,7 +158,11 @@ class ArmCore:
 
     def step(self, action: np.ndarray) -> None:
         """Integrate joint velocities for one step, then resolve contacts."""
-        a = np.clip(np.asarray(action, dtype=np.float64), -1.0, 1.0)
+        a = np.asarray(action, dtype=np.float64)
+        if not np.isfinite(a).all():
+            raise ValueError(f"actions must be finite, got {a[~np.isfinite(a).all(axis=-1)][:3].tolist()} "
+                             "(a policy that diverged?)")
+        a = np.clip(a, -1.0, 1.0)
         q = self.q + a * (MAX_JOINT_SPEED * DT)
         q[:, 0] = _wrap(q[:, 0])
         q[:, 1:] = np.clip(q[:, 1:], -JOINT_LIMIT, JOINT_LIMIT)

@@ -15,8 +15,8 @@ from dataclasses import dataclass
 
 import gymnasium as gym
 import minigrid  # noqa: F401  (registers MiniGrid-* ids)
-import tyro
 
+from agents.common.cli import run_cli
 import envs  # noqa: F401  (registers the modrl ids)
 
 
@@ -97,4 +97,4 @@ def main(args: Args) -> dict:
 
 
 if __name__ == "__main__":
-    main(tyro.cli(Args))
+    run_cli(main, Args)

@@ -44,12 +44,12 @@ from typing import Any, Iterator, Literal
 import gymnasium as gym
 import numpy as np
 import torch
-import tyro
 from stable_baselines3 import PPO as SB3PPO
 from stable_baselines3.common.callbacks import BaseCallback
 from stable_baselines3.common.env_util import make_vec_env
 from stable_baselines3.common.vec_env import VecMonitor
 
+from agents.common.cli import run_cli
 import envs
 from agents.common.multipair import MultiPairEnv
 from agents.rl.interface import InterfaceConfig
@@ -308,4 +308,4 @@ def main(args: Args) -> dict[str, Any]:
 
 
 if __name__ == "__main__":
-    main(tyro.cli(Args))
+    run_cli(main, Args)

@@ -19,9 +19,11 @@ import statistics
 from dataclasses import dataclass, field, make_dataclass
 from pathlib import Path
 
-import tyro
 from tqdm import tqdm
 
+from agents.common.cli import run_cli
+from agents.common.files import write_atomically
+from agents.common.report import finite_records
 from agents.supervised.config import TrainConfig
 from agents.supervised.methods import SUPERVISED
 from agents.supervised.trainer import run_method
@@ -124,11 +126,11 @@ def main(args: Args) -> list[dict]:
     print(format_table(rows))
     if out is not None:
         out.mkdir(parents=True, exist_ok=True)
-        (out / RESULTS).write_text(json.dumps(records, indent=2))
+        write_atomically(out / RESULTS, json.dumps(finite_records(records), indent=2, allow_nan=False))
         plot(rows, out / "digits_mtl.png")
         print(f"wrote {out / RESULTS} and {out / 'digits_mtl.png'}")
     return records
 
 
 if __name__ == "__main__":
-    main(tyro.cli(Args))
+    run_cli(main, Args)

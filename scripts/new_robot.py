@@ -20,9 +20,9 @@ from pathlib import Path
 
 import gymnasium as gym
 import torch
-import tyro
 from stable_baselines3 import PPO as SB3PPO
 
+from agents.common.cli import run_cli
 import envs
 from agents.common.evaluate import evaluate
 from agents.rl.ppo import PPOConfig
@@ -133,4 +133,4 @@ def main(args: NewRobotArgs) -> list[dict]:
 
 if __name__ == "__main__":
     torch.set_num_threads(1)
-    main(tyro.cli(NewRobotArgs))
+    run_cli(main, NewRobotArgs)

@@ -14,6 +14,7 @@ from pathlib import Path
 
 import tyro
 
+from agents.common.cli import run_cli
 from agents.common.report import summary
 
 
@@ -40,4 +41,4 @@ def main(args: SummarizeArgs) -> str:
 
 
 if __name__ == "__main__":
-    main(tyro.cli(SummarizeArgs))
+    run_cli(main, SummarizeArgs)

@@ -8,11 +8,11 @@ zero-shot recombination on the held-out pairs.
 
 from __future__ import annotations
 
-import tyro
 
 import envs
-from agents.rl.experiment import ExperimentConfig, run
+from agents.common.cli import run_cli
 from agents.common.report import publish
+from agents.rl.experiment import ExperimentConfig, run
 
 
 def main(cfg: ExperimentConfig) -> list[dict]:
@@ -23,4 +23,4 @@ def main(cfg: ExperimentConfig) -> list[dict]:
 
 
 if __name__ == "__main__":
-    main(tyro.cli(ExperimentConfig))
+    run_cli(main, ExperimentConfig)

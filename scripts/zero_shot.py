@@ -9,8 +9,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-import tyro
 
+from agents.common.cli import run_cli
 import envs
 from agents.common.evaluate import evaluate
 from agents.rl.recombine import load_policy
@@ -60,4 +60,4 @@ def main(args: ZeroShotArgs) -> list[dict]:
 
 
 if __name__ == "__main__":
-    main(tyro.cli(ZeroShotArgs))
+    run_cli(main, ZeroShotArgs)

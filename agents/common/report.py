@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import json
+import math
 from collections import defaultdict
 from pathlib import Path
 
 import numpy as np
+
+from agents.common.files import write_atomically
 
 
 def _mean_by_cell(records: list[dict], policy: str, key: str) -> dict[tuple[str, str], tuple[float, float, int]]:
@@ -80,11 +83,19 @@ def heatmap(records: list[dict], robots: list[str], tasks: list[str], path: str 
     return path
 
 
+def finite_records(records: list[dict]) -> list[dict]:
+    """The records with every non-finite number replaced by null, and the replaced keys listed under
+    "not_finite" (JSON has no NaN; a bare NaN would make the file unreadable to strict parsers)."""
+    cleaned = []
+    for record in records:
+        bad = [k for k, v in record.items() if isinstance(v, float) and not math.isfinite(v)]
+        cleaned.append({k: None if k in bad else v for k, v in record.items()} | ({"not_finite": bad} if bad else {}))
+    return cleaned
+
+
 def write_json(records: list[dict], path: str | Path) -> Path:
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(records, indent=1))
-    return path
+    """`records` as strict JSON (non-finite numbers become null), written atomically."""
+    return write_atomically(path, json.dumps(finite_records(records), indent=1, allow_nan=False))
 
 
 def publish(records: list[dict], robots: list[str], tasks: list[str], out: str | Path | None) -> None:

@@ -60,3 +60,11 @@ def test_script_reads_several_files_and_refuses_bad_groups(tmp_path, script):
     assert cells(text)["modular"] == {"seeds": "2", "Push, holdout": "0.40 ± 0.20 / 0.10"}
     with pytest.raises(ValueError, match="Task=column"):
         summarize.main(summarize.SummarizeArgs(files=(tmp_path / "1.json",), group=("Push",)))
+
+
+def test_non_finite_numbers_are_written_as_null_with_the_reason(tmp_path):
+    from agents.common.report import write_json
+
+    path = write_json([{"robot": "Arm2", "success_rate": float("nan"), "final_distance": 0.5}], tmp_path / "r.json")
+    assert json.loads(path.read_text()) == [{"robot": "Arm2", "success_rate": None, "final_distance": 0.5,
+                                             "not_finite": ["success_rate"]}]

@@ -226,3 +226,10 @@ def test_get_suite_and_exports():
 def test_envs_never_imports_torch():
     code = "import sys, envs; assert 'torch' not in sys.modules, 'envs imported torch'"
     subprocess.run([sys.executable, "-c", code], check=True)
+
+
+def test_arms_refuse_non_finite_actions():
+    env = gym.make("modrl/Arm2-ReachRed-v1")
+    env.reset(seed=0)
+    with pytest.raises(ValueError, match="actions must be finite"):
+        env.step(np.array([np.nan, 0.0], dtype=np.float32))
