@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import torch
 from agents.common.contract import ActorCriticPolicy
+from agents.common.device import device_of
 from agents.common.multipair import MultiPairEnv
 from agents.common.spec import SuiteSpec
 
@@ -20,7 +21,7 @@ def evaluate(policy: ActorCriticPolicy, suite, pairs: list[tuple[str, str]], epi
     if episodes <= 0:
         raise ValueError(f"episodes must be positive, got {episodes}")
     spec: SuiteSpec = policy.spec
-    envs = MultiPairEnv(suite, spec, pairs, episodes)
+    envs = MultiPairEnv(suite, spec, pairs, episodes, device=device_of(policy))
     was_training = policy.training
     policy.eval()
     with torch.random.fork_rng():
@@ -39,9 +40,9 @@ def evaluate(policy: ActorCriticPolicy, suite, pairs: list[tuple[str, str]], epi
 def _run(policy: ActorCriticPolicy, envs: MultiPairEnv, seed: int, deterministic: bool) -> tuple[torch.Tensor, torch.Tensor]:
     """Step every copy until each has finished one episode; its success and final distance."""
     obs = envs.reset(seed)
-    finished = torch.zeros(envs.size, dtype=torch.bool)
-    success = torch.zeros(envs.size)
-    distance = torch.zeros(envs.size)
+    finished = torch.zeros(envs.size, dtype=torch.bool, device=envs.device)
+    success = torch.zeros(envs.size, device=envs.device)
+    distance = torch.zeros(envs.size, device=envs.device)
     while not bool(finished.all()):
         dist = policy.distribution(obs, {})  # nothing replayed: the full interface, the likeliest choices
         step = envs.step(dist.mode() if deterministic else dist.sample())

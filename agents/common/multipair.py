@@ -28,18 +28,25 @@ class StepResult:
     success: Tensor  # [N] bool, meaningful where `ended`
     distance: Tensor  # [N] float, task distance at episode end, meaningful where `ended`
 
+    def to(self, device: torch.device) -> "StepResult":
+        """Every tensor on `device` (observations already are)."""
+        move = lambda t: t.to(device)  # noqa: E731
+        return StepResult(self.obs, move(self.reward), move(self.terminated), move(self.truncated), self.final_obs,
+                          move(self.ended), move(self.success), move(self.distance))
+
 
 class MultiPairEnv:
     """`num_envs` copies of each pair; rows are pair-major: pair p owns rows [p·n, (p+1)·n)."""
 
-    def __init__(self, suite, spec: SuiteSpec, pairs: list[tuple[str, str]], num_envs: int) -> None:
+    def __init__(self, suite, spec: SuiteSpec, pairs: list[tuple[str, str]], num_envs: int,
+                 device: torch.device | str = "cpu") -> None:
         if not pairs:
             raise ValueError("MultiPairEnv needs at least one (robot, task) pair")
         if num_envs <= 0:
             raise ValueError(f"num_envs must be positive, got {num_envs}")
         for robot, task in pairs:
             suite.check(robot, task)
-        self.spec, self.pairs, self.num_envs = spec, list(pairs), num_envs
+        self.spec, self.pairs, self.num_envs, self.device = spec, list(pairs), num_envs, torch.device(device)
         self.envs = [suite.make(r, t, num_envs) for r, t in pairs]
         self.size = len(pairs) * num_envs
         self.robot_ids = torch.tensor([spec.robot_id(r) for r, _ in pairs]).repeat_interleave(num_envs)
@@ -49,8 +56,9 @@ class MultiPairEnv:
     def _batch(self, robot: list[np.ndarray], task: list[np.ndarray], rows: Tensor | None = None) -> ObsBatch:
         """Pad each pair's robot and task observations to the suite's widths and stack them."""
         ids = slice(None) if rows is None else rows
-        return ObsBatch(_padded(robot, self.spec.robot_width), _padded(task, self.spec.task_width),
-                        self.robot_ids[ids], self.task_ids[ids])
+        batch = ObsBatch(_padded(robot, self.spec.robot_width), _padded(task, self.spec.task_width),
+                         self.robot_ids[ids], self.task_ids[ids])
+        return batch if self.device.type == "cpu" else batch.to(self.device)
 
     def reset(self, seed: int) -> ObsBatch:
         """Reset every copy. A pair's seed depends on its names, not its position, so a pair
@@ -86,13 +94,14 @@ class MultiPairEnv:
         final_obs = None
         if final_robot:
             final_obs = self._batch(final_robot, final_task, ended.nonzero().flatten())
-        return StepResult(
+        result = StepResult(
             obs=self._batch(robot, task),
             reward=torch.from_numpy(_joined(rewards).astype(np.float32, copy=False)),
             terminated=torch.from_numpy(terminated), truncated=torch.from_numpy(truncated),
             final_obs=final_obs, ended=ended,
             success=torch.from_numpy(_joined(success)), distance=torch.from_numpy(_joined(distance)),
         )
+        return result if self.device.type == "cpu" else result.to(self.device)
 
     def pair_of_row(self) -> list[tuple[str, str]]:
         return [pair for pair in self.pairs for _ in range(self.num_envs)]

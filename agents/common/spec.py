@@ -106,5 +106,8 @@ class ObsBatch:
         """[T] batches of [N] rows → one batch of [T, N] rows."""
         return ObsBatch(*(torch.stack([getattr(b, f) for b in batches]) for f in ("robot", "task", "robot_ids", "task_ids")))
 
+    def to(self, device: torch.device | str) -> "ObsBatch":
+        return ObsBatch(self.robot.to(device), self.task.to(device), self.robot_ids.to(device), self.task_ids.to(device))
+
     def flatten(self) -> "ObsBatch":
         return ObsBatch(self.robot.flatten(0, 1), self.task.flatten(0, 1), self.robot_ids.flatten(), self.task_ids.flatten())

@@ -12,6 +12,7 @@ from typing import Literal
 import torch
 
 import envs
+from agents.common.device import DeviceName, resolve_device
 from agents.common.evaluate import evaluate
 from agents.common.files import write_atomically
 from agents.common.module_files import save_modules
@@ -62,6 +63,9 @@ class ExperimentConfig:
     """(policy, seed) runs trained at once, each in its own process (e.g. the number of CPU cores)"""
     threads: int = 1
     """torch threads per run (small networks on CPU run fastest on one)"""
+    device: DeviceName = "cpu"
+    """where to train: cpu, cuda, or auto (a GPU when torch sees one); these networks are small, so the
+    CPU is usually as fast"""
     progress: bool = True
     """show progress bars"""
     hyper_banks: tuple[Literal["robot", "task"], ...] = ()
@@ -73,6 +77,7 @@ class ExperimentConfig:
 
     def __post_init__(self) -> None:
         envs.get_suite(self.suite)  # unknown suite → ValueError listing the valid ones
+        resolve_device(self.device)  # a GPU asked for but absent fails here, before any run
         self.interface = self.interface.resolve(self.suite)
         for policy in self.policy:
             POLICIES.check(policy)
@@ -113,7 +118,7 @@ class ExperimentConfig:
         return json.loads(json.dumps(asdict(self), default=str))
 
 
-NOT_COMPARED = ("out", "resume", "overwrite", "workers", "threads", "progress")  # how a run is run, not what it is
+NOT_COMPARED = ("out", "resume", "overwrite", "workers", "threads", "progress", "device")  # how a run is run, not what it is
 
 
 def flag(group: str | None, key: str, value) -> str:
@@ -183,9 +188,10 @@ def train_one(cfg: ExperimentConfig, policy_kind: str, seed: int) -> torch.nn.Mo
     spec = SuiteSpec.from_suite(suite)
     splits = cfg.splits()
     seed_everything(seed)
-    policy = POLICIES.get(policy_kind).build(spec, cfg)
+    device = resolve_device(cfg.device)
+    policy = POLICIES.get(policy_kind).build(spec, cfg).to(device)
     ppo_cfg = replace(cfg.ppo, seed=seed)
-    train_envs = MultiPairEnv(suite, spec, splits["train"], ppo_cfg.num_envs)
+    train_envs = MultiPairEnv(suite, spec, splits["train"], ppo_cfg.num_envs, device=device)
     directory = run_dir(cfg, policy_kind, seed)
     PPO(policy, train_envs, ppo_cfg, directory, progress=cfg.progress).train(resume=cfg.resume)
     train_envs.close()

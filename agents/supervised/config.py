@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from agents.common.device import DeviceName
+
 
 @dataclass
 class TrainConfig:
@@ -27,3 +29,5 @@ class TrainConfig:
     """Adam (L2) weight decay of the modules and heads"""
     threads: int = 1
     """torch CPU threads (0 = torch's default; 1 is fastest for these tiny models)"""
+    device: DeviceName = "cpu"
+    """where to train: cpu, cuda, or auto (a GPU when torch sees one)"""

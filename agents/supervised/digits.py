@@ -31,6 +31,9 @@ class TaskData:
     def __len__(self) -> int:
         return self.x.shape[0]
 
+    def to(self, device: torch.device) -> "TaskData":
+        return TaskData(self.x.to(device), self.task.to(device), self.y.to(device))
+
     def of_task(self, t: int) -> "TaskData":
         keep = self.task == t
         return TaskData(self.x[keep], self.task[keep], self.y[keep])

@@ -248,6 +248,7 @@ class ReinforceLoss:
     def __call__(self, step: StepOutputs) -> list[Tensor]:
         c = self.config
         reward = self.reward(step)
+        self.baseline.to(step.task.device)
         base = self.baseline(step.task, len(step.task))
         terms = []
         for layer, routing in zip(step.model.layers, step.routings[:-1]):  # the head's routing is fixed

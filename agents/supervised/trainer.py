@@ -26,6 +26,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from agents.common.device import resolve_device
 from agents.supervised.config import TrainConfig
 from agents.supervised.digits import NUM_FEATURES, NUM_TASKS, TaskData, make_digits_mtl
 from agents.supervised.methods import SUPERVISED, StepOutputs, Trunk
@@ -90,7 +91,7 @@ def train(model: RoutedNetwork, trunk: Trunk, train_data: TaskData, config: Trai
     model.train()
     for step in range(config.steps):
         model.anneal(step)  # routers with a temperature schedule (Gumbel)
-        idx = torch.randint(len(train_data), (config.batch_size,), generator=generator)
+        idx = torch.randint(len(train_data), (config.batch_size,), generator=generator).to(train_data.x.device)
         x, task, y = train_data.x[idx], train_data.task[idx], train_data.y[idx]
         logits, routings = model(x, task)
         losses = F.binary_cross_entropy_with_logits(logits[:, 0], y, reduction="none")
@@ -118,9 +119,10 @@ def run_method(method: str, seed: int, config: TrainConfig | None = None, method
         torch.set_num_threads(config.threads)
     try:
         start = time.perf_counter()
-        train_data, test_data = make_digits_mtl(seed, config.train_per_task, config.test_fraction)
+        device = resolve_device(config.device)
+        train_data, test_data = (d.to(device) for d in make_digits_mtl(seed, config.train_per_task, config.test_fraction))
         torch.manual_seed(seed)
-        model = build_model(trunk, config)
+        model = build_model(trunk, config).to(device)
         generator = torch.Generator().manual_seed(seed)
         final_loss = train(model, trunk, train_data, config, generator)
         per_task = evaluate(model, test_data)

@@ -233,3 +233,11 @@ def test_arms_refuse_non_finite_actions():
     env.reset(seed=0)
     with pytest.raises(ValueError, match="actions must be finite"):
         env.step(np.array([np.nan, 0.0], dtype=np.float32))
+
+
+def test_ids_resolve_with_the_module_prefix_without_importing_envs():
+    code = ("import gymnasium as gym\n"
+            "env = gym.make('envs:modrl/Arm2-ReachRed-v1')\n"
+            "env.reset(seed=0)\n"
+            "gym.make('modrl/Grid-Ego-Goal-v0').reset(seed=0)  # registered by the first make\n")
+    subprocess.run([sys.executable, "-c", code], check=True)
