@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import random
+
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -65,6 +67,28 @@ class Suite:
         if k < 2:
             return []
         return [(self.robots[i], self.tasks[i]) for i in range(k)]
+
+    def random_holdout(self, fraction: float, seed: int) -> list[tuple[str, str]]:
+        """round(fraction × pairs) held-out pairs, drawn uniformly among the splits in which every robot
+        and every task keeps at least one trained partner (so every module trains); same seed, same split.
+
+        Raises ValueError when no such split exists: at most pairs − max(robots, tasks) can be held out."""
+        if not 0.0 <= fraction < 1.0:
+            raise ValueError(f"holdout fraction must be in [0, 1), got {fraction}")
+        pairs = self.pairs()
+        count = round(fraction * len(pairs))
+        most = len(pairs) - max(len(self.robots), len(self.tasks))
+        if count > most:
+            raise ValueError(f"holdout fraction {fraction} holds out {count} of {len(pairs)} pairs, but every robot "
+                             f"and task needs a trained partner: at most {most} ({most / len(pairs):.2f}) can be held out")
+        rng = random.Random(seed)
+        for _ in range(100_000):  # rejection sampling: uniform over the valid splits
+            held = sorted(rng.sample(pairs, count), key=pairs.index)
+            train = [p for p in pairs if p not in held]
+            if {r for r, _ in train} == set(self.robots) and {t for _, t in train} == set(self.tasks):
+                return held
+        raise ValueError(f"found no split holding out {count} of {len(pairs)} pairs with every robot and task "  # pragma: no cover
+                         f"trained; try a smaller fraction")
 
     def splits(self, holdout: Sequence[tuple[str, str]] | None = None) -> dict[str, list[tuple[str, str]]]:
         """`train` and `holdout` pair lists; holdout defaults to `default_holdout()`.

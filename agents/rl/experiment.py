@@ -7,7 +7,7 @@ import json
 import shutil
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
-from typing import Literal
+from typing import Any, Callable, Literal
 
 import torch
 
@@ -35,10 +35,18 @@ class EvalConfig:
     stall just outside the success radius on arms and to loop on grids)"""
     random_baseline: bool = True
     """also evaluate an untrained modular policy (reference for final distance)"""
+    every: int = 0
+    """also evaluate every pair, held-out ones included, every this many updates during training and
+    log it to TensorBoard (0: only after training)"""
+    every_episodes: int = 16
+    """episodes per pair of each evaluation during training"""
 
     def __post_init__(self) -> None:
-        if self.episodes < 1:
-            raise ValueError(f"--eval.episodes must be >= 1, got {self.episodes}")
+        if self.episodes < 1 or self.every_episodes < 1:
+            raise ValueError(f"--eval.episodes and --eval.every-episodes must be >= 1, got {self.episodes}, "
+                             f"{self.every_episodes}")
+        if self.every < 0:
+            raise ValueError(f"--eval.every must be >= 0 (0: off), got {self.every}")
 
 
 @dataclass
@@ -51,6 +59,10 @@ class ExperimentConfig:
     """held-out pairs as Robot:Task (empty: the suite's default diagonal, or none with --pairs)"""
     pairs: tuple[str, ...] = ()
     """train and evaluate only these Robot:Task pairs (empty: every pair of the suite)"""
+    holdout_fraction: float | None = None
+    """hold out this share of the suite's pairs, drawn at random with every robot and task trained"""
+    split_seed: int = 0
+    """seed of the random split of --holdout-fraction"""
     seeds: tuple[int, ...] = (1,)
     """one training run per seed and policy"""
     out: Path | None = Path("runs/train")
@@ -88,11 +100,16 @@ class ExperimentConfig:
         self.splits()  # bad pair names fail here, not after a training run
 
     def holdout_pairs(self) -> list[tuple[str, str]] | None:
+        if self.holdout_fraction is not None:
+            return envs.get_suite(self.suite).random_holdout(self.holdout_fraction, self.split_seed)
         return parse_pairs(self.holdout) if self.holdout else None
 
     def splits(self) -> dict[str, list[tuple[str, str]]]:
         """The pairs to train on and the held-out pairs to evaluate zero-shot."""
         suite = envs.get_suite(self.suite)
+        if self.holdout_fraction is not None and (self.holdout or self.pairs):
+            raise ValueError("--holdout-fraction draws the held-out pairs from the whole suite: give it without "
+                             "--holdout and --pairs")
         if not self.pairs:
             return suite.splits(self.holdout_pairs())
         chosen, held = parse_pairs(self.pairs), self.holdout_pairs() or []
@@ -169,7 +186,8 @@ def prepare_out(cfg: ExperimentConfig) -> None:
                                   "replace it, or another --out")
         shutil.rmtree(out)
     out.mkdir(parents=True, exist_ok=True)
-    write_atomically(out / "config.json", json.dumps(asdict(cfg), default=str, indent=1))
+    splits = {name: [f"{r}:{t}" for r, t in pairs] for name, pairs in cfg.splits().items()}
+    write_atomically(out / "config.json", json.dumps(asdict(cfg) | {"splits": splits}, default=str, indent=1))
 
 
 def run_dir(cfg: ExperimentConfig, policy: str, seed: int) -> Path | None:
@@ -180,6 +198,29 @@ def untrained_modules(policy: torch.nn.Module, train: list[tuple[str, str]]) -> 
     """(role, name) of the policy's modules that no training pair used."""
     used = {"robot": {r for r, _ in train}, "task": {t for _, t in train}}
     return [(role, name) for role, (_, names) in policy.banks().items() for name in names if name not in used[role]]
+
+
+def evaluate_during_training(cfg: ExperimentConfig, splits: dict[str, list[tuple[str, str]]],
+                             seed: int) -> Callable[[PPO, Any], None] | None:
+    """PPO's `on_update` hook that evaluates every pair each `cfg.eval.every` updates and logs success
+    and final distance per pair under eval/ (held-out pairs under eval_holdout/). Evaluation runs on
+    its own random generator, so training follows the same path with or without it."""
+    if not cfg.eval.every:
+        return None
+    suite, pairs = envs.get_suite(cfg.suite), splits["train"] + splits["holdout"]
+    held = set(splits["holdout"])
+
+    def hook(ppo: PPO, writer: Any) -> None:
+        if writer is None or ppo.update % cfg.eval.every:
+            return
+        step = ppo.update * ppo.batch_size
+        for r in evaluate(ppo.policy, suite, pairs, cfg.eval.every_episodes, seed=20_000 + seed,
+                          deterministic=not cfg.eval.sample):
+            group = "eval_holdout" if (r["robot"], r["task"]) in held else "eval"
+            writer.add_scalar(f"{group}/success/{r['robot']}-{r['task']}", r["success_rate"], step)
+            writer.add_scalar(f"{group}/distance/{r['robot']}-{r['task']}", r["final_distance"], step)
+
+    return hook
 
 
 def train_one(cfg: ExperimentConfig, policy_kind: str, seed: int) -> torch.nn.Module:
@@ -193,7 +234,8 @@ def train_one(cfg: ExperimentConfig, policy_kind: str, seed: int) -> torch.nn.Mo
     ppo_cfg = replace(cfg.ppo, seed=seed)
     train_envs = MultiPairEnv(suite, spec, splits["train"], ppo_cfg.num_envs, device=device)
     directory = run_dir(cfg, policy_kind, seed)
-    PPO(policy, train_envs, ppo_cfg, directory, progress=cfg.progress).train(resume=cfg.resume)
+    PPO(policy, train_envs, ppo_cfg, directory, progress=cfg.progress,
+        on_update=evaluate_during_training(cfg, splits, seed)).train(resume=cfg.resume)
     train_envs.close()
     if directory is not None and policy.banks():
         save_modules(policy, directory / "modules", cfg.suite,
@@ -214,8 +256,10 @@ def run_one(cfg: ExperimentConfig, kind: str, seed: int) -> list[dict]:
     else:
         policy = train_one(cfg, kind, seed)
         variant = policy.describe()
+    drawn = {} if cfg.holdout_fraction is None else {"holdout_fraction": cfg.holdout_fraction,
+                                                      "split_seed": cfg.split_seed}
     return [{**r, "split": split_of[(r["robot"], r["task"])], "policy": kind, "seed": seed, "suite": cfg.suite,
-             "actions": "sampled" if cfg.eval.sample else "mean", **variant}
+             "actions": "sampled" if cfg.eval.sample else "mean", **variant, **drawn}
             for r in evaluate(policy, suite, splits["train"] + splits["holdout"], cfg.eval.episodes,
                               seed=10_000 + seed, deterministic=not cfg.eval.sample)]
 

@@ -241,3 +241,20 @@ def test_ids_resolve_with_the_module_prefix_without_importing_envs():
             "env.reset(seed=0)\n"
             "gym.make('modrl/Grid-Ego-Goal-v0').reset(seed=0)  # registered by the first make\n")
     subprocess.run([sys.executable, "-c", code], check=True)
+
+
+@pytest.mark.parametrize("suite", [ARMS, GRID], ids=["arms", "grid"])
+def test_random_holdouts_keep_every_robot_and_task_trained(suite):
+    pairs = suite.pairs()
+    for fraction in (0.25, 0.5):
+        for seed in range(20):
+            held = suite.random_holdout(fraction, seed)
+            assert len(held) == round(fraction * len(pairs)) and len(set(held)) == len(held)
+            split = suite.splits(held)  # refuses a split that leaves a robot or task untrained
+            assert set(split["train"]) | set(held) == set(pairs)
+            assert held == suite.random_holdout(fraction, seed)  # same seed, same split
+    assert len({tuple(suite.random_holdout(0.5, s)) for s in range(20)}) > 5  # seeds give other splits
+    with pytest.raises(ValueError, match="can be held out"):
+        suite.random_holdout(0.9, 0)
+    with pytest.raises(ValueError, match=r"\[0, 1\)"):
+        suite.random_holdout(1.0, 0)

@@ -473,3 +473,38 @@ def test_reach_is_learned():
          total_timesteps=250_000).train()
     [record] = evaluate(policy, envs.ARMS, [("Arm2", "ReachRed")], episodes=100, seed=7, deterministic=False)
     assert record["success_rate"] >= 0.75, record
+
+
+def test_evaluation_during_training_is_logged_and_leaves_training_unchanged(tmp_path):
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    def train(out, every):
+        cfg = ExperimentConfig(pairs=("Arm2:ReachRed", "Arm3:ReachRed", "Arm2:Push", "Arm3:Push"), holdout=("Arm3:Push",),
+                               out=out, progress=False, eval=EvalConfig(2, random_baseline=False, every=every,
+                                                                        every_episodes=2),
+                               ppo=PPOConfig(**TINY, total_timesteps=3 * 4 * 16 * 2))
+        run(cfg)
+        return out / "modular" / "seed1"
+
+    with_eval, without = train(tmp_path / "a", every=1), train(tmp_path / "b", every=0)
+    for role, name in (("robot", "Arm3"), ("task", "Push")):  # the same modules either way
+        assert (with_eval / "modules" / role / f"{name}.pt").read_bytes() == \
+            (without / "modules" / role / f"{name}.pt").read_bytes()
+    tags = EventAccumulator(str(with_eval / "tb")).Reload().Tags()["scalars"]
+    assert "eval_holdout/success/Arm3-Push" in tags and "eval/distance/Arm2-ReachRed" in tags
+    assert {"charts/episodic_return", "charts/learning_rate", "losses/explained_variance", "charts/SPS"} <= set(tags)
+    assert len(EventAccumulator(str(with_eval / "tb")).Reload().Scalars("eval/success/Arm2-Push")) == 2
+
+
+def test_a_drawn_split_is_written_into_config_and_records(tmp_path):
+    cfg = ExperimentConfig(holdout_fraction=0.25, split_seed=3, out=tmp_path, progress=False,
+                           eval=EvalConfig(1, random_baseline=False), ppo=PPOConfig(**TINY, total_timesteps=9 * 4 * 16))
+    held = envs.ARMS.random_holdout(0.25, 3)
+    assert cfg.splits()["holdout"] == held
+    records = run(cfg)
+    written = json.loads((tmp_path / "config.json").read_text())["splits"]
+    assert written["holdout"] == [f"{r}:{t}" for r, t in held]
+    assert {(r["robot"], r["task"]) for r in records if r["split"] == "holdout"} == set(held)
+    assert all(r["holdout_fraction"] == 0.25 and r["split_seed"] == 3 for r in records)
+    with pytest.raises(ValueError, match="without --holdout and --pairs"):
+        ExperimentConfig(holdout_fraction=0.25, holdout=("Arm2:Push",))
