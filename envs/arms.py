@@ -15,11 +15,13 @@ invariant, and the base angle itself is not observed.
 
 from __future__ import annotations
 
+import functools
 from typing import Any
 
 import gymnasium as gym
 import numpy as np
 from gymnasium import spaces
+from gymnasium.utils import seeding
 from gymnasium.vector import AutoresetMode, VectorEnv
 from gymnasium.vector.utils import batch_space
 
@@ -46,6 +48,9 @@ BLOCK_RADIUS = 0.06  # block disc, reach units
 PUSH_START_BEND = 0.3  # rad: a Push episode starts with the arm nearly straight, out beyond the block
 TASK_OBS_DIM = 6  # [ee_xy, object0_xy - ee_xy, object1_xy - ee_xy], in the base frame
 TASK_OBS_BOUND = 3.0  # relative positions span up to twice the (pushed-past) reach
+RENDER_SIZE = 256  # rgb_array frames are RENDER_SIZE x RENDER_SIZE pixels
+RENDER_VIEW = 1.2  # half-width of the rendered square, reach units (base at the centre)
+RENDER_FPS = round(1 / DT)
 
 
 def robot_obs_dim(robot: str) -> int:
@@ -106,6 +111,88 @@ def jacobian(links: np.ndarray, q: np.ndarray) -> np.ndarray:
     dx = -np.flip(np.cumsum(np.flip(links * np.sin(cum), -1), -1), -1)
     dy = np.flip(np.cumsum(np.flip(links * np.cos(cum), -1), -1), -1)
     return np.stack([dx, dy], axis=-2)
+
+
+_BACKGROUND = (246, 246, 242)
+_COLOURS = {"reach": (205, 205, 200), "link": (60, 70, 90), "joint": (160, 165, 175), "base": (25, 25, 30),
+            "ee": (240, 175, 0), "red": (215, 45, 45), "blue": (45, 90, 215), "block": (190, 120, 40),
+            "goal": (40, 160, 80)}
+
+
+class _Canvas:
+    """A float RGB image in world coordinates (reach units, y up), painted with anti-aliased shapes."""
+
+    def __init__(self, size: int, image: np.ndarray | None = None) -> None:
+        self.size, self.scale = size, size / (2 * RENDER_VIEW)
+        self.image = np.full((size, size, 3), _BACKGROUND, np.float32) if image is None else image.copy()
+
+    def _px(self, p: np.ndarray) -> np.ndarray:
+        return np.array([(p[0] + RENDER_VIEW) * self.scale, (RENDER_VIEW - p[1]) * self.scale])
+
+    def capsule(self, a: np.ndarray, b: np.ndarray, radius: float, colour: str, alpha: float = 1.0,
+                ring: float | None = None) -> None:
+        """Everything within `radius` of segment ab (a disc when a == b); with `ring`, only a band of
+        that width at distance `radius`."""
+        a, b = self._px(a), self._px(b)
+        r = radius * self.scale
+        lo = np.clip(np.floor(np.minimum(a, b) - r - 2), 0, self.size).astype(int)
+        hi = np.clip(np.ceil(np.maximum(a, b) + r + 2), 0, self.size).astype(int)
+        if (hi <= lo).any():
+            return
+        x = np.arange(lo[0], hi[0])[None, :] + 0.5
+        y = np.arange(lo[1], hi[1])[:, None] + 0.5
+        ab = b - a
+        t = np.clip(((x - a[0]) * ab[0] + (y - a[1]) * ab[1]) / max(float(ab @ ab), 1e-12), 0.0, 1.0)
+        d = np.hypot(x - a[0] - t * ab[0], y - a[1] - t * ab[1])
+        edge = r - d if ring is None else 0.5 * ring * self.scale - np.abs(d - r)
+        cover = np.clip(edge + 0.5, 0.0, 1.0)[..., None] * alpha  # pixel coverage, anti-aliased
+        region = self.image[lo[1]:hi[1], lo[0]:hi[0]]
+        region += cover * (np.asarray(_COLOURS[colour], np.float32) - region)
+
+    def disc(self, centre: np.ndarray, radius: float, colour: str, alpha: float = 1.0) -> None:
+        self.capsule(centre, centre, radius, colour, alpha)
+
+    def frame(self) -> np.ndarray:
+        return np.round(self.image).astype(np.uint8)
+
+
+@functools.lru_cache(maxsize=4)
+def _backdrop(size: int) -> np.ndarray:
+    """The background with the reach circle, drawn once per size."""
+    canvas = _Canvas(size)
+    canvas.capsule(np.zeros(2), np.zeros(2), 1.0, "reach", ring=0.008)
+    canvas.image.setflags(write=False)
+    return canvas.image
+
+
+def draw_arm(links: np.ndarray, q: np.ndarray, objects: np.ndarray, task: str, size: int = RENDER_SIZE) -> np.ndarray:
+    """An RGB frame (size x size x 3, uint8) of one arm in the world frame, base at the centre.
+
+    The reach circle in grey; reach tasks: red and blue targets, the aimed one with its success zone;
+    Push: the goal's success zone in green and the block in brown; links, joints, base, and the end
+    effector in gold. Drawn in numpy alone.
+    """
+    canvas = _Canvas(size, _backdrop(size))
+    origin = np.zeros(2)
+    if task == "Push":
+        canvas.disc(objects[1], SUCCESS_DISTANCE, "goal", alpha=0.3)
+        canvas.capsule(objects[1], objects[1], SUCCESS_DISTANCE, "goal", ring=0.01)
+        canvas.disc(objects[0], BLOCK_RADIUS, "block")
+    else:
+        aimed = 0 if task == "ReachRed" else 1
+        for i, colour in enumerate(("red", "blue")):
+            if i == aimed:
+                canvas.disc(objects[i], SUCCESS_DISTANCE, colour, alpha=0.25)
+            canvas.disc(objects[i], 0.035, colour)
+    cum = np.cumsum(q)
+    joints = np.concatenate([origin[None], np.cumsum(links[:, None] * np.stack([np.cos(cum), np.sin(cum)], -1), 0)])
+    for a, b in zip(joints[:-1], joints[1:]):
+        canvas.capsule(a, b, 0.022, "link")
+    for joint in joints[1:-1]:
+        canvas.disc(joint, 0.03, "joint")
+    canvas.disc(origin, 0.055, "base")
+    canvas.disc(joints[-1], EE_RADIUS, "ee")
+    return canvas.frame()
 
 
 class ArmCore:
@@ -218,6 +305,10 @@ class ArmCore:
         task = np.stack([c * x + s * y, c * y - s * x], axis=-1).reshape(self.num_envs, TASK_OBS_DIM)
         return {"robot": robot.astype(np.float32), "task": task.astype(np.float32)}
 
+    def frame(self, i: int) -> np.ndarray:
+        """Copy i drawn as an RGB frame (`draw_arm`)."""
+        return draw_arm(self.links, self.q[i], self.objects[i], self.task)
+
 
 class ArmEnv(gym.Env):
     """A planar arm doing a reaching or pushing task (Devin et al., 2017).
@@ -266,12 +357,14 @@ class ArmEnv(gym.Env):
     ## Arguments
     `robot`: one of `ROBOTS`; `task`: one of `TASKS`. Registered as
     `modrl/{robot}-{task}-v1` (v0 observed the world frame); `gymnasium.make_vec` returns
-    `ArmVectorEnv`.
+    `ArmVectorEnv`. `render_mode`: None or "rgb_array" (256x256 uint8 frames of the world frame,
+    `draw_arm`, at 20 fps); for a window, wrap it in `gymnasium.wrappers.HumanRendering`.
     """
 
-    metadata = {"render_modes": []}
+    metadata = {"render_modes": ["rgb_array"], "render_fps": RENDER_FPS}
 
     def __init__(self, robot: str = "Arm3", task: str = "ReachRed", render_mode: str | None = None):
+        _check_render_mode(render_mode)
         self.core = ArmCore(robot, task, 1)
         self.robot, self.task = robot, task
         self.observation_space = observation_space(robot)
@@ -294,6 +387,13 @@ class ArmEnv(gym.Env):
         info = {"is_success": done, "distance": float(distance[0])}
         return self._obs(), float(reward[0]), done, False, info
 
+    def render(self) -> np.ndarray | None:
+        """The current state as an RGB frame (H, W, 3) uint8 under "rgb_array"; None without a render mode."""
+        if self.render_mode is None:
+            gym.logger.warn('render() needs a render mode: gym.make(id, render_mode="rgb_array")')
+            return None
+        return self.core.frame(0)
+
 
 class ArmVectorEnv(VectorEnv):
     """N copies of `ArmEnv` stepped at once in numpy, with SAME_STEP autoreset.
@@ -301,10 +401,11 @@ class ArmVectorEnv(VectorEnv):
     When a copy's episode ends, the returned obs is already its reset obs;
     the last obs is in `info["final_obs"]` (an object array, `None` where
     not done) and its info in `info["final_info"]`, as in gymnasium's
-    `SyncVectorEnv(autoreset_mode=SAME_STEP)`.
+    `SyncVectorEnv(autoreset_mode=SAME_STEP)`. `reset(seed=[s_0, ..., s_{N-1}])` starts copy i
+    as `ArmEnv.reset(seed=s_i)` would; `render()` gives one frame per copy.
     """
 
-    metadata = {"render_modes": [], "autoreset_mode": AutoresetMode.SAME_STEP}
+    metadata = {"render_modes": ["rgb_array"], "render_fps": RENDER_FPS, "autoreset_mode": AutoresetMode.SAME_STEP}
 
     def __init__(
         self,
@@ -314,6 +415,7 @@ class ArmVectorEnv(VectorEnv):
         max_episode_steps: int | None = None,
         render_mode: str | None = None,
     ):
+        _check_render_mode(render_mode)
         self.core = ArmCore(robot, task, num_envs)
         self.robot, self.task, self.num_envs = robot, task, num_envs
         self.max_episode_steps = max_episode_steps or MAX_EPISODE_STEPS[task]
@@ -330,9 +432,21 @@ class ArmVectorEnv(VectorEnv):
         return {"is_success": success, "_is_success": self._all.copy(),
                 "distance": distance, "_distance": self._all.copy()}
 
-    def reset(self, *, seed: int | None = None, options: dict[str, Any] | None = None):
-        super().reset(seed=seed)  # seeds self.np_random when seed is given
-        self.core.reset(self._all, self.np_random)
+    def reset(self, *, seed: int | list[int | None] | None = None, options: dict[str, Any] | None = None):
+        """Reset every copy. `seed`: an int seeds the whole batch; a list gives copy i the seed s_i
+        (None: unseeded) and seeds the later autoresets from the whole list."""
+        if seed is None or isinstance(seed, (int, np.integer)):
+            super().reset(seed=None if seed is None else int(seed))  # seeds self.np_random when seed is given
+            self.core.reset(self._all, self.np_random)
+        else:
+            seeds = list(seed)
+            if len(seeds) != self.num_envs:
+                raise ValueError(f"got {len(seeds)} seeds for {self.num_envs} copies; pass one per copy, or an int")
+            given = [int(s) for s in seeds if s is not None]
+            super().reset(seed=int(np.random.SeedSequence(given).generate_state(1)[0]) if given else None)
+            for i, s in enumerate(seeds):
+                rng = self.np_random if s is None else seeding.np_random(int(s))[0]
+                self.core.reset(np.arange(self.num_envs) == i, rng)
         self._steps[:] = 0
         _, success, distance = self.core.evaluate()
         return self.core.obs(), self._info(success, distance)
@@ -360,6 +474,18 @@ class ArmVectorEnv(VectorEnv):
             info.update(final_obs=final_obs, _final_obs=done.copy(),
                         final_info=final_info, _final_info=done.copy())
         return obs, reward, terminated, truncated, info
+
+    def render(self) -> tuple[np.ndarray, ...] | None:
+        """One RGB frame (H, W, 3) uint8 per copy under "rgb_array"; None without a render mode."""
+        if self.render_mode is None:
+            gym.logger.warn('render() needs a render mode: gym.make_vec(id, n, render_mode="rgb_array")')
+            return None
+        return tuple(self.core.frame(i) for i in range(self.num_envs))
+
+
+def _check_render_mode(render_mode: str | None) -> None:
+    if render_mode not in (None, *ArmEnv.metadata["render_modes"]):
+        raise ValueError(f"unknown render_mode {render_mode!r}; valid: {ArmEnv.metadata['render_modes']} or None")
 
 
 def scripted_action(robot: str, task: str, obs: dict[str, np.ndarray]) -> np.ndarray:

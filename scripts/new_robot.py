@@ -21,6 +21,7 @@ from pathlib import Path
 import gymnasium as gym
 import torch
 from stable_baselines3 import PPO as SB3PPO
+from stable_baselines3.common.vec_env import VecMonitor
 
 from agents.common.cli import run_cli
 import envs
@@ -53,8 +54,8 @@ class NewRobotArgs:
     ppo: PPOConfig = field(default_factory=lambda: PPOConfig(total_timesteps=300_000))
     """PPO hyper-parameters (compile and checkpoint_every do not apply: SB3 trains)"""
     out: Path | None = Path("runs/new_robot")
-    """writes seed<k>/{robot,task}/ (taught), seed<k>/untrained/ modules, zero_shot.json and zero_shot.png
-    here (None: keep nothing)"""
+    """writes seed<k>/{robot,task}/ (taught), seed<k>/untrained/ modules, SB3's TensorBoard logs (tensorboard/),
+    zero_shot.json and zero_shot.png here (None: keep nothing)"""
 
     def __post_init__(self) -> None:
         suite = envs.get_suite(self.suite)
@@ -79,17 +80,20 @@ class NewRobotArgs:
 
 def teach(args: NewRobotArgs, seed: int, directory: Path) -> Path:
     """Learn `args.robot`'s module on `args.task` with the task module frozen; its files go to `directory`
-    (the module before training to `directory/untrained`)."""
+    (the module before training to `directory/untrained`). SB3's charts (rollout/ep_rew_mean, ep_len_mean,
+    success_rate, train/*) go to `args.out/tensorboard/seed<k>_<n>` (n counts reruns)."""
     suite = envs.get_suite(args.suite)
-    vec = NativeVecEnv(gym.make_vec(suite.env_id(args.robot, args.task), args.ppo.num_envs))
+    vec = VecMonitor(NativeVecEnv(gym.make_vec(suite.env_id(args.robot, args.task), args.ppo.num_envs)),
+                     info_keywords=("is_success",))
     try:
         config = replace(args.ppo, seed=seed)
         model = SB3PPO(SB3ModularPolicy, vec, verbose=0, **sb3_ppo_kwargs(config),
+                       tensorboard_log=None if args.out is None else str(args.out / "tensorboard"),
                        policy_kwargs=dict(suite=args.suite, robot=args.robot, task=args.task,
                                           tasks_from=str(args.modules), freeze=("task",)))
         model.policy.save_modules(directory / "untrained")
         start = time.perf_counter()
-        model.learn(config.total_timesteps)
+        model.learn(config.total_timesteps, tb_log_name=f"seed{seed}")
         print(f"seed {seed}: {args.robot} module taught on {args.task} in {model.num_timesteps} steps, "
               f"{time.perf_counter() - start:.0f} s")
     finally:

@@ -2,6 +2,7 @@
 
     python scripts/zero_shot.py --modules runs/train/modular/seed1/modules --pairs Arm2:ReachRed Arm3:ReachBlue
     python scripts/zero_shot.py --robots-from runA/modules --tasks-from runB/modules --pairs Arm4:Push
+    python scripts/zero_shot.py --modules runs/train/modular/seed1/modules --pairs Arm2:Push --capture-video videos
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from agents.common.evaluate import evaluate
 from agents.rl.recombine import load_policy
 from agents.common.report import parse_pairs, publish
 from agents.common.spec import SuiteSpec
+from agents.common.video import MISSING_MOVIEPY, record_pairs, video_available
 
 
 @dataclass
@@ -38,9 +40,13 @@ class ZeroShotArgs:
     """sample actions from the policy (False: its mean / most likely action)"""
     out: Path | None = None
     """write zero_shot.json and zero_shot.png here"""
+    capture_video: Path | None = None
+    """record one episode per pair as an mp4 here, plus a PNG frame (needs modrl[video])"""
 
 
 def main(args: ZeroShotArgs) -> list[dict]:
+    if args.capture_video is not None and not video_available():
+        raise ValueError(MISSING_MOVIEPY)
     suite = envs.get_suite(args.suite)
     pairs = parse_pairs(args.pairs)
     for pair in pairs:
@@ -56,6 +62,9 @@ def main(args: ZeroShotArgs) -> list[dict]:
                     "actions": "sampled" if args.sample else "mean"}
                for r in evaluate(policy, suite, pairs, args.episodes, args.seed, deterministic=not args.sample)]
     publish(records, list(suite.robots), list(suite.tasks), args.out)
+    if args.capture_video is not None:
+        videos, frame = record_pairs(policy, suite, pairs, args.capture_video, seed=args.seed, sample=args.sample)
+        print(f"{len(videos)} videos and {frame.name} in {args.capture_video}")
     return records
 
 

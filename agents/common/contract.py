@@ -38,9 +38,11 @@ class ActorCriticPolicy(Protocol):
     def distribution(self, obs: ObsBatch, replay: Replay) -> "ActionDist":
         """The action distribution and value on `obs` given `replay` (empty: act without sampled choices)."""
 
-    def aux_losses(self, obs: ObsBatch, dist: "ActionDist", replay: Replay) -> dict[str, Tensor]:
+    def aux_losses(self, obs: ObsBatch, dist: "ActionDist", replay: Replay,
+                   advantages: Tensor | None = None) -> dict[str, Tensor]:
         """Losses PPO adds to its own in the update (e.g. a dropout-consistency penalty); `dist` is
-        `distribution(obs, replay)`."""
+        `distribution(obs, replay)`, `advantages` [B] the minibatch advantages as PPO's surrogate
+        uses them (e.g. the reward of a router learned by REINFORCE)."""
 
     def banks(self) -> dict[str, tuple[ModuleBank, tuple[str, ...]]]:
         """Module banks by role with their modules' names, for one file per module (empty: none)."""

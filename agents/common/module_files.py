@@ -49,9 +49,10 @@ def save_modules(modules: Mapping[str, Mapping[str, Module]] | ActorCriticPolicy
     return paths
 
 
-def check_origin(path: str | Path, suite: str) -> None:
-    """Raise ValueError if the module file at `path` was trained on another suite or suite version."""
-    metadata = read_header(path)["metadata"]
+def check_origin(path: str | Path, suite: str, metadata: Mapping[str, str] | None = None) -> None:
+    """Raise ValueError if the module file at `path` (whose header's `metadata`, if already read) was
+    trained on another suite or suite version."""
+    metadata = read_header(path)["metadata"] if metadata is None else metadata
     want = origin(suite)
     for key in ("suite", "env_id_format"):
         if key in metadata and metadata[key] != want[key]:
@@ -69,12 +70,13 @@ def module_path(directory: str | Path, role: str, name: str) -> Path:
 
 
 def load_module_file(directory: str | Path, role: str, name: str, suite: str | None = None) -> Module:
-    """The `role` module `name` from `directory`, checked: trained on `suite` (when given), saved under
-    this name and role, and trained at all (a warning otherwise)."""
+    """The `role` module `name` from `directory`, checked: a whole modrl module file whose tensors fit its
+    header and are finite (`modrl.io.load_module`), trained on `suite` (when given), saved under this name
+    and role, and trained at all (a warning otherwise). Each failure is one ValueError naming the file."""
     path = module_path(directory, role, name)
-    if suite is not None:
-        check_origin(path, suite)
     metadata = read_header(path)["metadata"]
+    if suite is not None:
+        check_origin(path, suite, metadata)
     for key, want in (("role", role), ("name", name)):
         if key in metadata and metadata[key] != want:
             raise ValueError(f"{path} holds the {metadata.get('role', '?')} module {metadata.get('name', '?')!r}, "

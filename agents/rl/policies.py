@@ -89,7 +89,8 @@ class ModularPolicy(nn.Module):
         params, value = self(obs, replay.get(MASKS))
         return action_dist(self, obs, params, value, None if self.spec.discrete else self.log_std(obs))
 
-    def aux_losses(self, obs: ObsBatch, dist: ActionDist, replay: Replay) -> dict[str, Tensor]:
+    def aux_losses(self, obs: ObsBatch, dist: ActionDist, replay: Replay,
+                   advantages: Tensor | None = None) -> dict[str, Tensor]:
         """Mode "consistency": KL(π(full interface) ‖ π(dropped-out interface)), with `dist` the full
         policy on `obs` held fixed, so robot modules learn to act alike on partial interfaces while
         PPO's ratio stays exact."""
@@ -154,7 +155,8 @@ class MonolithicPolicy(nn.Module):
         log_std = None if self.spec.discrete else self.net.log_std.expand(obs.robot_ids.shape[0], -1)
         return action_dist(self, obs, params, value, log_std)
 
-    def aux_losses(self, obs: ObsBatch, dist: ActionDist, replay: Replay) -> dict[str, Tensor]:
+    def aux_losses(self, obs: ObsBatch, dist: ActionDist, replay: Replay,
+                   advantages: Tensor | None = None) -> dict[str, Tensor]:
         return {}
 
     def banks(self) -> dict:

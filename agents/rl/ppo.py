@@ -23,7 +23,7 @@ import warnings
 from collections import defaultdict
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import NamedTuple
+from typing import Any, Callable, NamedTuple
 
 import numpy as np
 import torch
@@ -34,6 +34,7 @@ from agents.common.contract import ActorCriticPolicy, Replay, index_replay, stac
 from agents.common.multipair import MultiPairEnv
 from agents.common.spec import ObsBatch
 from modrl.flat import clip_grad_norm_, flatten_parameters, is_flat
+from modrl.io import load_weights, nonfinite, state_dict_mismatch
 
 
 CHECKPOINT_FORMAT = 2  # 2: one flat parameter buffer, actor and critic layers stacked
@@ -181,8 +182,9 @@ class PPO:
     """Trains `policy` on every pair of `envs`; `run_dir` (optional) gets checkpoints and TensorBoard logs."""
 
     def __init__(self, policy: ActorCriticPolicy, envs: MultiPairEnv, config: PPOConfig, run_dir: str | Path | None = None,
-                 progress: bool = True) -> None:
+                 progress: bool = True, on_update: Callable[["PPO", Any], None] | None = None) -> None:
         self.policy, self.envs, self.config, self.progress = policy, envs, config, progress
+        self.on_update = on_update  # called after each update with (this PPO, its SummaryWriter or None)
         self.run_dir = Path(run_dir) if run_dir is not None else None
         self.parameters = [p for p in policy.parameters() if p.requires_grad]
         # One flat buffer: zeroing, clipping and Adam run as one op each instead of one per tensor.
@@ -197,7 +199,7 @@ class PPO:
         self.minibatch_size = max(1, self.batch_size // config.num_minibatches)
         self.update = 0
         self.history: list[dict] = []
-        self._returns = torch.zeros(envs.size)
+        self._returns = torch.zeros(envs.size, device=envs.device)
         self._pair_of_row = envs.pair_of_row()
         # cpp_wrapper: the compiled graphs are called from C++, not Python (~10% less per call on one pair)
         compiled = lambda fn: torch.compile(fn, options={"cpp_wrapper": True})  # noqa: E731
@@ -225,26 +227,55 @@ class PPO:
         os.replace(tmp, self.checkpoint_path)  # atomic: a kill never leaves half a checkpoint
 
     def load_checkpoint(self) -> bool:
-        """Continue from the last checkpoint, if there is one; True when it was loaded."""
-        if self.checkpoint_path is None or not self.checkpoint_path.exists():
+        """Continue from the last checkpoint, if there is one; True when it was loaded. A checkpoint that is
+        truncated, holds pickled objects, is of other sizes or damaged is one ValueError naming it, raised
+        before anything of this run changes."""
+        path = self.checkpoint_path
+        if path is None or not path.exists():
             return False
-        state = torch.load(self.checkpoint_path, map_location="cpu", weights_only=True)
-        saved = json.loads(state["config"])
+        state = load_weights(path, "a PPO checkpoint")  # weights_only: never runs code from the file
+        damaged = f"cannot resume: {path} is damaged"
+        if not isinstance(state, dict) or not isinstance(state.get("config"), str):
+            raise ValueError(f"{damaged}: it has no run config (is it a PPO checkpoint?)")
+        try:
+            saved, history = json.loads(state["config"]), json.loads(state.get("history", "[]"))
+        except (json.JSONDecodeError, TypeError) as error:
+            raise ValueError(f"{damaged}: its config or history is not JSON ({error})") from None
+        if not isinstance(saved, dict) or not isinstance(history, list):
+            raise ValueError(f"{damaged}: its config is not a JSON object or its history not a list")
         for key in ("seed", "num_envs", "num_steps", "checkpoint_every"):
-            if saved[key] != getattr(self.config, key):
-                raise ValueError(f"cannot resume: checkpoint has {key}={saved[key]}, this run {getattr(self.config, key)}")
+            if key in saved and saved[key] != getattr(self.config, key):
+                raise ValueError(f"cannot resume: {path} has {key}={saved[key]}, this run {getattr(self.config, key)}")
         if state.get("format") != CHECKPOINT_FORMAT:  # e.g. per-tensor Adam state, or unstacked actor-critic layers
-            raise ValueError(f"cannot resume: {self.checkpoint_path} was written by an earlier modrl whose parameter "
+            raise ValueError(f"cannot resume: {path} was written by an earlier modrl whose parameter "
                              "layout differs; start the run again")
+        optimizer = state.get("optimizer")
+        if not isinstance(state.get("policy"), dict) or not isinstance(optimizer, dict) \
+                or not isinstance(optimizer.get("param_groups"), list) or not isinstance(optimizer.get("state"), dict) \
+                or not isinstance(state.get("update"), int):
+            raise ValueError(f"{damaged}: it lacks the policy's weights, the optimizer's state or the update number")
+        problem = state_dict_mismatch(state["policy"], {k: v.shape for k, v in self.policy.state_dict().items()})
+        groups = [len(g.get("params", ())) if isinstance(g, dict) else None for g in optimizer["param_groups"]]
+        if problem is None and groups != [len(g["params"]) for g in self.optimizer.param_groups]:
+            problem = f"its optimizer has parameter groups of {groups} tensors, this run's optimizer " \
+                      f"{[len(g['params']) for g in self.optimizer.param_groups]}"
+        moments = [v for s in optimizer["state"].values() if isinstance(s, dict) for v in s.values()
+                   if isinstance(v, torch.Tensor) and v.dim() > 0 and v.shape != self.flat.shape]
+        if problem is None and moments:
+            problem = f"its optimizer state is for {moments[0].numel()} parameters, this run trains {self.flat.numel()}"
+        if problem is not None:
+            raise ValueError(f"cannot resume: {path} holds a network of other sizes or layout than this policy "
+                             f"(start it as the run began, e.g. with its --interface.width): {problem}")
+        problem = nonfinite(state["policy"])
+        if problem is not None:
+            raise ValueError(f"{damaged}: its policy's {problem}")
         try:
             self.policy.load_state_dict(state["policy"])
-        except RuntimeError as error:  # e.g. size mismatch: another interface width or hidden sizes
-            detail = str(error).strip().splitlines()[0]
-            raise ValueError(f"cannot resume: {self.checkpoint_path} holds a network of other sizes or layout "
-                             f"than this policy (start it as the run began, e.g. with its --interface-dim): "
-                             f"{detail}") from error
-        self.optimizer.load_state_dict(state["optimizer"])
-        self.update, self.history = state["update"], json.loads(state["history"])
+            self.optimizer.load_state_dict(optimizer)
+        except (RuntimeError, ValueError, KeyError, TypeError) as error:  # checked above; whatever is left
+            detail = next((line.strip() for line in str(error).splitlines()[1:] if line.strip()), str(error).strip())
+            raise ValueError(f"{damaged}: {detail}") from None
+        self.update, self.history = state["update"], history
         return True
 
     # -- training ---------------------------------------------------------------------------
@@ -259,6 +290,8 @@ class PPO:
         writer = None
         if self.run_dir is not None:  # on resume, drop what the interrupted run logged past its checkpoint
             writer = SummaryWriter(str(self.run_dir / "tb"), purge_step=self.update * self.batch_size if resume else None)
+            writer.add_text("hyperparameters", "|setting|value|\n|-|-|\n" + "\n".join(
+                f"|{key}|{value}|" for key, value in asdict(self.config).items()))
         bar = tqdm(total=self.num_updates, initial=self.update, disable=not self.progress, desc="ppo", unit="update")
         obs = None
         try:
@@ -280,6 +313,8 @@ class PPO:
                           "pairs": episodes.summary()}
                 self.history.append(record)
                 self._log(writer, record)
+                if self.on_update is not None:
+                    self.on_update(self, writer)
                 bar.update(1)
                 bar.set_postfix(self._postfix(record))
                 if self.update % self.config.checkpoint_every == 0 or self.update == self.num_updates:
@@ -345,12 +380,15 @@ class PPO:
         batch = rollout.flatten()
         stats: list[StepStats] = []
         for _ in range(cfg.update_epochs):
-            shuffled = batch[torch.randperm(self.batch_size)]  # one gather per epoch; minibatches are slices
+            order = torch.randperm(self.batch_size, device=self.envs.device)
+            shuffled = batch[order]  # one gather per epoch; minibatches are slices
             for start in range(0, self.batch_size, self.minibatch_size):
                 stats.append(self._minibatch_step(shuffled[start : start + self.minibatch_size]))
             if cfg.target_kl is not None and self._summary(stats[-cfg.num_minibatches:])["approx_kl"] > cfg.target_kl:
                 break
-        return self._summary(stats)
+        spread = batch.returns.var() if self.batch_size > 1 else torch.zeros(())
+        explained = float(1 - (batch.returns - batch.values).var() / spread) if spread > 0 else float("nan")
+        return self._summary(stats) | {"explained_variance": explained}
 
     def _minibatch_step(self, mb: Rollout) -> StepStats:
         """One gradient step on a minibatch."""
@@ -388,7 +426,7 @@ class PPO:
             v_loss = 0.5 * ((value - mb.returns) ** 2).mean()
         entropy = dist.entropy().mean()
         loss = pg_loss - cfg.ent_coef * entropy + cfg.vf_coef * v_loss
-        for extra in self.policy.aux_losses(mb.obs, dist, mb.replay).values():  # e.g. dropout consistency
+        for extra in self.policy.aux_losses(mb.obs, dist, mb.replay, adv).values():  # e.g. dropout consistency
             loss = loss + extra
         return loss, StepStats(pg_loss.detach(), v_loss.detach(), entropy.detach(), log_ratio.detach())
 
@@ -405,10 +443,17 @@ class PPO:
     def _log(self, writer, record: dict) -> None:
         if writer is None:
             return
-        step = record["global_step"]
-        for key in ("policy_loss", "value_loss", "entropy", "approx_kl", "clipfrac", "sps"):
-            writer.add_scalar(f"losses/{key}" if key != "sps" else "charts/sps", record[key], step)
-        for pair, s in record["pairs"].items():
+        step = record["global_step"]  # CleanRL's tags where they apply, so its plotting tools read the runs
+        for key in ("policy_loss", "value_loss", "entropy", "approx_kl", "clipfrac", "explained_variance"):
+            writer.add_scalar(f"losses/{key}", record[key], step)
+        writer.add_scalar("charts/SPS", record["sps"], step)
+        writer.add_scalar("charts/learning_rate", self.optimizer.param_groups[0]["lr"], step)
+        pairs = record["pairs"]
+        if pairs:
+            episodes = sum(s["episodes"] for s in pairs.values())
+            writer.add_scalar("charts/episodic_return", sum(s["return"] * s["episodes"] for s in pairs.values()) / episodes,
+                              step)
+        for pair, s in pairs.items():
             writer.add_scalar(f"return/{pair}", s["return"], step)
             writer.add_scalar(f"success/{pair}", s["success"], step)
 

@@ -14,16 +14,26 @@ from agents.rl.ppo import PPOConfig
 
 
 class NativeVecEnv(VecEnv):
-    """A gymnasium vector env with SAME_STEP autoreset seen as an SB3 `VecEnv` (Dict observations)."""
+    """A gymnasium vector env with SAME_STEP autoreset seen as an SB3 `VecEnv` (Dict observations).
+
+    Infos come in SB3's format, one dict per env: the env's own keys (`is_success`, `distance`), and
+    where an episode ended its last info with `terminal_observation` and `TimeLimit.truncated` (the
+    new episode's first info goes to `reset_infos`). Wrap it in
+    `VecMonitor(env, info_keywords=("is_success",))` for `rollout/ep_rew_mean`, `ep_len_mean` and
+    `success_rate`. `render()` tiles the env's frames when it was made with `render_mode="rgb_array"`.
+    """
 
     def __init__(self, env: gym.vector.VectorEnv) -> None:
         self.env = env
         self._actions: np.ndarray | None = None
         super().__init__(env.num_envs, env.single_observation_space, env.single_action_space)
+        if "render_fps" in env.metadata:
+            self.metadata["render_fps"] = env.metadata["render_fps"]
 
     def reset(self) -> VecEnvObs:
         seed = self._seeds[0]
-        obs, _ = self.env.reset(seed=seed)
+        obs, info = self.env.reset(seed=seed)
+        self.reset_infos = _per_env(info, self.num_envs)
         self._reset_seeds()
         return obs
 
@@ -33,18 +43,25 @@ class NativeVecEnv(VecEnv):
     def step_wait(self) -> VecEnvStepReturn:
         obs, reward, terminated, truncated, info = self.env.step(self._actions)
         dones = terminated | truncated
-        infos: list[dict[str, Any]] = [{} for _ in range(self.num_envs)]
-        for i in np.flatnonzero(dones):
-            infos[i]["terminal_observation"] = info["final_obs"][i]
-            infos[i]["TimeLimit.truncated"] = bool(truncated[i] and not terminated[i])
+        infos = _per_env(info, self.num_envs)
+        if dones.any():
+            final = _per_env(info["final_info"], self.num_envs)
+            for i in np.flatnonzero(dones):
+                self.reset_infos[i] = infos[i]
+                infos[i] = final[i] | {"terminal_observation": info["final_obs"][i],
+                                       "TimeLimit.truncated": bool(truncated[i] and not terminated[i])}
         return obs, reward.astype(np.float32), dones, infos
+
+    def get_images(self) -> list[np.ndarray | None]:
+        frames = self.env.render()
+        return [None] * self.num_envs if frames is None else list(frames)
 
     def close(self) -> None:
         self.env.close()
 
     def get_attr(self, attr_name: str, indices: VecEnvIndices = None) -> list[Any]:
-        if attr_name == "render_mode":
-            return [None] * len(list(self._get_indices(indices)))
+        if attr_name in ("render_mode", "metadata"):
+            return [getattr(self.env, attr_name)] * len(list(self._get_indices(indices)))
         raise AttributeError(attr_name)
 
     def set_attr(self, attr_name: str, value: Any, indices: VecEnvIndices = None) -> None:
@@ -55,6 +72,24 @@ class NativeVecEnv(VecEnv):
 
     def env_is_wrapped(self, wrapper_class: type[gym.Wrapper], indices: VecEnvIndices = None) -> list[bool]:
         return [False] * len(list(self._get_indices(indices)))
+
+
+def _per_env(info: dict[str, Any], num_envs: int) -> list[dict[str, Any]]:
+    """A gymnasium vector info (arrays with `_key` masks, nested dicts) as one dict per env."""
+    out: list[dict[str, Any]] = [{} for _ in range(num_envs)]
+    for key, value in info.items():
+        if key.startswith("_") or key in ("final_obs", "final_info"):
+            continue
+        if isinstance(value, dict):
+            for i, sub in enumerate(_per_env(value, num_envs)):
+                if sub:
+                    out[i][key] = sub
+            continue
+        scalars = isinstance(value, np.ndarray) and value.ndim == 1 and value.dtype != object
+        values = value.tolist() if scalars else value  # numpy scalars as Python ones
+        for i in np.flatnonzero(info.get(f"_{key}", np.ones(num_envs, dtype=bool))):
+            out[i][key] = values[i]
+    return out
 
 
 def sb3_ppo_kwargs(config: PPOConfig) -> dict[str, Any]:

@@ -57,7 +57,8 @@ def test_script_reads_several_files_and_refuses_bad_groups(tmp_path, script):
     for k in (1, 2):
         (tmp_path / f"{k}.json").write_text(json.dumps([record(k, "Push", "holdout", 0.4 * k - 0.2)]))
     text = summarize.main(summarize.SummarizeArgs(files=(tmp_path / "1.json", tmp_path / "2.json")))
-    assert cells(text)["modular"] == {"seeds": "2", "Push, holdout": "0.40 ± 0.20 / 0.10"}
+    assert cells(text.split("\n\n")[0])["modular"] == {"seeds": "2", "Push, holdout": "0.40 ± 0.20 / 0.10"}
+    assert "| modular | 2 | 0.40 [0.20, 0.60] |" in text  # the IQM with its bootstrap interval follows
     with pytest.raises(ValueError, match="Task=column"):
         summarize.main(summarize.SummarizeArgs(files=(tmp_path / "1.json",), group=("Push",)))
 

@@ -492,7 +492,8 @@ def test_evaluation_during_training_is_logged_and_leaves_training_unchanged(tmp_
             (without / "modules" / role / f"{name}.pt").read_bytes()
     tags = EventAccumulator(str(with_eval / "tb")).Reload().Tags()["scalars"]
     assert "eval_holdout/success/Arm3-Push" in tags and "eval/distance/Arm2-ReachRed" in tags
-    assert {"charts/episodic_return", "charts/learning_rate", "losses/explained_variance", "charts/SPS"} <= set(tags)
+    assert {"charts/learning_rate", "losses/explained_variance", "charts/SPS"} <= set(tags)  # and episodic_return
+    # once episodes end, which they do not in three 16-step rollouts
     assert len(EventAccumulator(str(with_eval / "tb")).Reload().Scalars("eval/success/Arm2-Push")) == 2
 
 
