@@ -20,6 +20,7 @@ from agents.common.multipair import MultiPairEnv
 from agents.common.parallel import run_jobs
 from agents.common.report import parse_pairs
 from agents.common.spec import SuiteSpec
+from agents.common.video import MISSING_MOVIEPY, record_pairs, video_available
 from agents.rl.compat import upgrade_config
 from agents.rl.interface import InterfaceConfig
 from agents.rl.policies import POLICIES, ModularPolicy
@@ -80,6 +81,8 @@ class ExperimentConfig:
     CPU is usually as fast"""
     progress: bool = True
     """show progress bars"""
+    capture_video: bool = False
+    """record one evaluation episode per pair as a video under --out/videos (needs modrl[video])"""
     hyper_banks: tuple[Literal["robot", "task"], ...] = ()
     """modular: roles whose modules are generated from a shared base and a code per module"""
     interface: InterfaceConfig = field(default_factory=InterfaceConfig)
@@ -90,6 +93,8 @@ class ExperimentConfig:
     def __post_init__(self) -> None:
         envs.get_suite(self.suite)  # unknown suite → ValueError listing the valid ones
         resolve_device(self.device)  # a GPU asked for but absent fails here, before any run
+        if self.capture_video and (self.out is None or not video_available()):
+            raise ValueError("--capture-video needs an --out folder" if self.out is None else MISSING_MOVIEPY)
         self.interface = self.interface.resolve(self.suite)
         for policy in self.policy:
             POLICIES.check(policy)
@@ -135,7 +140,7 @@ class ExperimentConfig:
         return json.loads(json.dumps(asdict(self), default=str))
 
 
-NOT_COMPARED = ("out", "resume", "overwrite", "workers", "threads", "progress", "device")  # how a run is run, not what it is
+NOT_COMPARED = ("out", "resume", "overwrite", "workers", "threads", "progress", "device", "capture_video")  # how a run is run, not what it is
 
 
 def flag(group: str | None, key: str, value) -> str:
@@ -256,6 +261,9 @@ def run_one(cfg: ExperimentConfig, kind: str, seed: int) -> list[dict]:
     else:
         policy = train_one(cfg, kind, seed)
         variant = policy.describe()
+    if cfg.capture_video:
+        record_pairs(policy, suite, splits["train"] + splits["holdout"], cfg.out / "videos" / f"{kind}_seed{seed}",
+                     held_out=splits["holdout"], seed=10_000 + seed, sample=cfg.eval.sample)
     drawn = {} if cfg.holdout_fraction is None else {"holdout_fraction": cfg.holdout_fraction,
                                                       "split_seed": cfg.split_seed}
     return [{**r, "split": split_of[(r["robot"], r["task"])], "policy": kind, "seed": seed, "suite": cfg.suite,

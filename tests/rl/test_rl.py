@@ -509,3 +509,15 @@ def test_a_drawn_split_is_written_into_config_and_records(tmp_path):
     assert all(r["holdout_fraction"] == 0.25 and r["split_seed"] == 3 for r in records)
     with pytest.raises(ValueError, match="without --holdout and --pairs"):
         ExperimentConfig(holdout_fraction=0.25, holdout=("Arm2:Push",))
+
+
+def test_capture_video_records_one_video_per_pair_marking_held_out_ones(tmp_path):
+    pytest.importorskip("moviepy", reason="video capture needs the video extra (pip install 'modrl[video]')")
+    cfg = ExperimentConfig(pairs=("Arm2:ReachRed", "Arm2:Push", "Arm3:ReachRed", "Arm3:Push"), holdout=("Arm3:Push",),
+                           out=tmp_path, progress=False, capture_video=True, eval=EvalConfig(1, random_baseline=False),
+                           ppo=PPOConfig(**TINY, total_timesteps=3 * 4 * 16))
+    run(cfg)
+    videos = sorted(p.name for p in (tmp_path / "videos" / "modular_seed1").glob("*.mp4"))
+    assert len(videos) == 4 and [v for v in videos if "heldout" in v] == ["Arm3-Push-heldout-episode-0.mp4"]
+    with pytest.raises(ValueError, match="needs an --out"):
+        ExperimentConfig(capture_video=True, out=None)
