@@ -16,6 +16,7 @@ from __future__ import annotations
 import torch
 from torch import Tensor, nn
 
+from modrl.compat import stack_two_mlp_actor_critic
 from modrl.modules.base import Module, check_features, check_hidden, check_positive
 from modrl.modules.mlp import ACTIVATIONS, MLP, make_activation
 from modrl.registry import register_module
@@ -31,7 +32,7 @@ class ActorCriticModule(Module):
       head_weight [2, h_last, out], head_bias [2, out] when actor_out = critic_out, else
       actor_head_* and critic_head_* ([h_last, out] and [out]);
       log_std [actor_out] (optional): the state-independent log std of a Gaussian actor, the robot's own.
-    Files written with the earlier layout (two `MLP`s, `actor.net.*` and `critic.net.*`) still load.
+    Files of the two-`MLP` layout (`actor.net.*`, `critic.net.*`) load through `modrl.compat`.
     """
 
     def __init__(self, actor_in: int, critic_in: int, shared_in: int, actor_out: int, critic_out: int,
@@ -88,15 +89,7 @@ class ActorCriticModule(Module):
         return {k: v.detach().clone() for k, v in params.items()}
 
     def _load_from_state_dict(self, state_dict, prefix, *args, **kwargs) -> None:
-        """Accept the earlier two-MLP layout (`actor.net.*`, `critic.net.*`) by stacking it."""
-        if any(k.startswith(prefix + "actor.net.") for k in state_dict):
-            parts = {}
-            for part in ("actor", "critic"):
-                head = f"{prefix}{part}.net."
-                parts[part] = {k[len(head):]: state_dict.pop(k) for k in list(state_dict) if k.startswith(head)}
-                parts[part] = dict(sorted(parts[part].items(), key=lambda kv: (int(kv[0].split(".")[0]), kv[0])))
-            for name, value in self._stack(parts["actor"], parts["critic"]).items():
-                state_dict[prefix + name] = value
+        stack_two_mlp_actor_critic(state_dict, prefix, self._stack)  # files of the two-MLP layout
         super()._load_from_state_dict(state_dict, prefix, *args, **kwargs)
 
     def forward(self, x: Tensor) -> Tensor:
