@@ -1,8 +1,9 @@
 """ModuleBank: M same-shaped modules held as stacked tensors.
 
-A batch whose samples chose different modules runs as one batched call over
-samples grouped by module (sort, pad to the largest group, `vmap` over the
-modules), never as a Python loop over samples.
+A batch whose samples chose different modules runs grouped by module, never as
+a Python loop over samples: as one batched call (sort, pad to the largest group,
+`vmap` over the modules), or, for large groups on one thread, as one call per
+module on contiguous slices of the sorted batch (no padding).
 """
 
 from __future__ import annotations
@@ -15,6 +16,12 @@ from torch import Tensor, nn
 from torch.func import stack_module_state, vmap
 
 from modrl.modules.base import Module, build_module
+
+
+SLICED_ROWS = 64
+"""Mean rows per module from which `forward_grouped` runs contiguous sorted slices, one call per module,
+instead of one padded batched call, when torch runs on one thread: there the padding and scatter cost
+more than M calls (docs/benchmarks.md). On several threads the one batched call parallelises better."""
 
 
 class ModuleBank(nn.Module):
@@ -128,10 +135,12 @@ class ModuleBank(nn.Module):
     def forward_grouped(self, x: Tensor, indices: Tensor) -> Tensor:
         """Sample b through module indices[b]: [B, out], grouped by module (top-1 routing).
 
-        Rows are scattered into an [M, C, in] tensor (C = the largest group), the modules run
-        as one `vmap`-ed call, and each sample's row is gathered back: flat `index_copy_` /
-        `index_select` rather than 2-D advanced indexing, and no sort of x itself. Inside
-        `torch.compile` a one-module bank skips the index range check (no host sync in the graph).
+        Rows are scattered into an [M, C, in] tensor (C = the largest group), the modules run as one
+        `vmap`-ed call, and each sample's row is gathered back: flat `index_copy_` / `index_select`
+        rather than 2-D advanced indexing, and no sort of x itself. Large groups (`SLICED_ROWS` rows
+        per module on average) on one thread: x is sorted by module and each module runs on its
+        contiguous slice (a grouped matmul without padding). Inside `torch.compile` a one-module bank
+        skips the index range check (no host sync in the graph).
         """
         self._check_input(x)
         if indices.shape != (x.shape[0],) or indices.dtype.is_floating_point or indices.dtype == torch.bool:
@@ -148,6 +157,8 @@ class ModuleBank(nn.Module):
             raise IndexError(f"module indices must lie in [0, {self.num_modules}), got range [{lo}, {hi}]")
         if lo == hi:  # one module for the whole batch: no grouping needed
             return self.forward_one(x, lo)
+        if n >= SLICED_ROWS * self.num_modules and torch.get_num_threads() == 1:
+            return self._forward_sliced(x, indices)
         counts = torch.bincount(indices, minlength=self.num_modules)
         capacity = int(counts.max())
         order = torch.argsort(indices, stable=True)
@@ -159,6 +170,18 @@ class ModuleBank(nn.Module):
         padded = x.new_zeros(self.num_modules * capacity, x.shape[1]).index_copy_(0, pos, x)
         out = self._call_stacked(self.stacked(), padded.view(self.num_modules, capacity, -1))
         return out.reshape(self.num_modules * capacity, -1).index_select(0, pos)
+
+    def _forward_sliced(self, x: Tensor, indices: Tensor) -> Tensor:
+        """`forward_grouped` on contiguous slices of x sorted by module: one call per module that has
+        rows, on exactly its rows; `unbind` hands each call its module's parameters (one stack in
+        the backward pass, where indexing would write a zero-filled [M, ...] gradient per module)."""
+        counts = torch.bincount(indices, minlength=self.num_modules).tolist()
+        order = torch.argsort(indices, stable=True)
+        stacked = self.stacked()
+        modules = [dict(zip(stacked, params)) for params in zip(*(p.unbind(0) for p in stacked.values()))]
+        parts = x.index_select(0, order).split(counts)
+        out = torch.cat([self._call(modules[j], part) for j, part in enumerate(parts) if counts[j]])
+        return torch.index_copy(out.new_empty(out.shape), 0, order, out)  # back to the batch's order
 
     def forward_topk(self, x: Tensor, indices: Tensor) -> Tensor:
         """Sample b through each of modules indices[b, :]: [B, k, out]."""

@@ -19,6 +19,7 @@ from agents.common.module_files import save_modules
 from agents.common.multipair import MultiPairEnv
 from agents.common.parallel import run_jobs
 from agents.common.report import parse_pairs
+from agents.common.routing_config import RoutingConfig
 from agents.common.spec import SuiteSpec
 from agents.common.video import MISSING_MOVIEPY, record_pairs, video_available
 from agents.rl.compat import upgrade_config
@@ -88,6 +89,8 @@ class ExperimentConfig:
     interface: InterfaceConfig = field(default_factory=InterfaceConfig)
     """modular: the task→robot interface (unset: the suite's preset, docs/interface.md)"""
     eval: EvalConfig = field(default_factory=EvalConfig)
+    routing: RoutingConfig = field(default_factory=RoutingConfig)
+    """learned routing (routed-ppo, routed-reinforce, soft-modular, hierarchical policies)"""
     ppo: PPOConfig = field(default_factory=lambda: PPOConfig(total_timesteps=4_000_000))
 
     def __post_init__(self) -> None:

@@ -22,8 +22,9 @@ from agents.common.spec import ObsBatch, SuiteSpec
 from agents.rl.interface import InterfaceConfig
 from modrl import ActorCriticModule, FixedRouter, HyperBank, ModuleBank, RoutedLayer, Sequential
 
-POLICIES = MethodRegistry("policy")
-"""Policy families by name: `build(spec, cfg)` with `cfg` the experiment's settings."""
+POLICIES = MethodRegistry("policy", providers=("agents.routing",))
+"""Policy families by name: `build(spec, cfg)` with `cfg` the experiment's settings (the routed
+policies of `agents.routing` register on the first lookup)."""
 
 ROLES = ("robot", "task")
 TASK_HIDDEN = (64,)
