@@ -19,9 +19,8 @@ from modrl.modules.base import Module, build_module
 
 
 SLICED_ROWS = 64
-"""Mean rows per module from which `forward_grouped` runs contiguous sorted slices, one call per module,
-instead of one padded batched call, when torch runs on one thread: there the padding and scatter cost
-more than M calls (docs/benchmarks.md). On several threads the one batched call parallelises better."""
+"""A good `ModuleBank.slice_from`: mean rows per module from which contiguous sorted slices, one call
+per module, beat one padded batched call on one thread (docs/results/routing.md#speed)."""
 
 
 class ModuleBank(nn.Module):
@@ -35,6 +34,10 @@ class ModuleBank(nn.Module):
         if any(True for _ in modules[0].buffers()):
             raise ValueError(f"module kind {kind!r} has buffers; a ModuleBank holds parameters only")
         self.kind, self.config, self.num_modules = kind, dict(modules[0].config), num_modules
+        self.slice_from: int | None = None
+        """Set to a row count (e.g. `SLICED_ROWS`) to run groups of at least that many rows per module,
+        on one thread, as contiguous sorted slices; None: always one padded batched call. The two
+        compute the same function, with float sums in another order."""
         self.in_features, self.out_features = modules[0].in_features, modules[0].out_features
         params, _ = stack_module_state(modules)
         self._names = list(params)
@@ -137,9 +140,9 @@ class ModuleBank(nn.Module):
 
         Rows are scattered into an [M, C, in] tensor (C = the largest group), the modules run as one
         `vmap`-ed call, and each sample's row is gathered back: flat `index_copy_` / `index_select`
-        rather than 2-D advanced indexing, and no sort of x itself. Large groups (`SLICED_ROWS` rows
-        per module on average) on one thread: x is sorted by module and each module runs on its
-        contiguous slice (a grouped matmul without padding). Inside `torch.compile` a one-module bank
+        rather than 2-D advanced indexing, and no sort of x itself. With `slice_from` set, large groups
+        (that many rows per module on average) on one thread: x is sorted by module and each module
+        runs on its contiguous slice (a grouped matmul without padding). Inside `torch.compile` a one-module bank
         skips the index range check (no host sync in the graph).
         """
         self._check_input(x)
@@ -157,7 +160,7 @@ class ModuleBank(nn.Module):
             raise IndexError(f"module indices must lie in [0, {self.num_modules}), got range [{lo}, {hi}]")
         if lo == hi:  # one module for the whole batch: no grouping needed
             return self.forward_one(x, lo)
-        if n >= SLICED_ROWS * self.num_modules and torch.get_num_threads() == 1:
+        if self.slice_from is not None and n >= self.slice_from * self.num_modules and torch.get_num_threads() == 1:
             return self._forward_sliced(x, indices)
         counts = torch.bincount(indices, minlength=self.num_modules)
         capacity = int(counts.max())

@@ -83,6 +83,7 @@ def main(args: Args) -> dict:
 
     layer = modrl.RoutedLayer(modrl.ModuleBank("linear", m, in_features=d, out_features=d),
                               modrl.FixedRouter.one_per_task(m))
+    layer.bank.slice_from = modrl.bank.SLICED_ROWS  # large groups as contiguous slices (one thread)
     dense = torch.nn.Linear(d, d)
     weight, bias = layer.bank.stacked()["linear.weight"], layer.bank.stacked()["linear.bias"]
 
@@ -94,11 +95,11 @@ def main(args: Args) -> dict:
         out.backward(grad)
 
     def padded_step() -> None:
-        rows, modrl.bank.SLICED_ROWS = modrl.bank.SLICED_ROWS, b + 1  # every group below the slicing threshold
+        layer.bank.slice_from = None  # one padded batched call
         try:
             routed_step()
         finally:
-            modrl.bank.SLICED_ROWS = rows
+            layer.bank.slice_from = modrl.bank.SLICED_ROWS
 
     def dense_step() -> None:
         dense.zero_grad(set_to_none=True)

@@ -36,6 +36,7 @@ from agents.routing.routers import (
 from modrl import MLP, FixedRouter, ModuleBank, RewardBaseline, RoutedLayer, RoutedNetwork, Routing, Sequential
 from modrl import WeightedSum
 from modrl import collaboration_reward
+from modrl.bank import SLICED_ROWS
 
 ROUTING = "routing"  # the replay key of the sampled choices: [B, layers] module indices
 ROUTERS = ("flat", "hierarchical", "soft")
@@ -77,6 +78,7 @@ class RoutedPolicy(nn.Module):
         for i in range(cfg.layers):
             width = obs_width if i == 0 else h
             bank = ModuleBank("mlp", cfg.modules, in_features=width, out_features=h, hidden=[], final_activation=True)
+            bank.slice_from = SLICED_ROWS  # per-step routing sends whole minibatches through grouped dispatch
             _orthogonal(bank)
             layers.append(RoutedLayer(bank, self._router(width), Sequential() if self.hard else WeightedSum()))
         self.trunk = RoutedNetwork(layers, activation="identity")  # each module applies its own tanh

@@ -29,14 +29,22 @@ KINDS = {
     "actor_critic": ("actor_critic", dict(actor_in=2, critic_in=2, shared_in=2, actor_out=3, critic_out=1,
                                           hidden=[4], log_std=True)),
 }
-BANKS = {"bank": lambda kind, cfg: ModuleBank(kind, M, **cfg),
-         "hyper": lambda kind, cfg: HyperBank(kind, M, embedding_dim=3, **cfg)}
+def sliced(bank: ModuleBank) -> ModuleBank:
+    bank.slice_from = SLICED_ROWS
+    return bank
+
+
+BANKS = {"bank": lambda kind, cfg: sliced(ModuleBank(kind, M, **cfg)),
+         "hyper": lambda kind, cfg: sliced(HyperBank(kind, M, embedding_dim=3, **cfg))}
 
 
 def _padded(bank: ModuleBank, x: torch.Tensor, indices: torch.Tensor) -> torch.Tensor:
-    """The padded batched call on any batch: the same rows routed in chunks below the slicing threshold."""
-    chunk = SLICED_ROWS * bank.num_modules - 1  # (the padded call is also what several threads run)
-    return torch.cat([bank.forward_grouped(x[i : i + chunk], indices[i : i + chunk]) for i in range(0, len(x), chunk)])
+    """The padded batched call (a bank's default) on the same rows."""
+    bank.slice_from = None
+    try:
+        return bank.forward_grouped(x, indices)
+    finally:
+        bank.slice_from = SLICED_ROWS
 
 
 @pytest.mark.parametrize("bank_type", BANKS)
@@ -65,7 +73,7 @@ def test_sliced_groups_match_the_padded_call_and_its_gradients(kind, bank_type):
 
 def test_sliced_groups_leave_frozen_modules_alone():
     torch.manual_seed(0)
-    bank = ModuleBank("linear", M, in_features=3, out_features=2)
+    bank = sliced(ModuleBank("linear", M, in_features=3, out_features=2))
     bank.freeze(1)
     n = SLICED_ROWS * M
     bank.forward_grouped(torch.randn(n, 3), torch.arange(n) % M).pow(2).sum().backward()
@@ -73,8 +81,8 @@ def test_sliced_groups_leave_frozen_modules_alone():
     assert torch.all(weight[1] == 0) and torch.all(weight[0] != 0)
 
 
-def test_large_groups_take_the_sliced_path_on_one_thread_only(monkeypatch):
-    bank = ModuleBank("linear", M, in_features=3, out_features=2)
+def test_large_groups_take_the_sliced_path_on_one_thread_only_when_asked(monkeypatch):
+    bank = sliced(ModuleBank("linear", M, in_features=3, out_features=2))
     padded = []
     real = bank._call_stacked
     monkeypatch.setattr(bank, "_call_stacked", lambda p, x: padded.append(x.shape) or real(p, x))
@@ -86,3 +94,7 @@ def test_large_groups_take_the_sliced_path_on_one_thread_only(monkeypatch):
     torch.set_num_threads(2)
     bank.forward_grouped(x, indices)
     assert len(padded) == 2
+    torch.set_num_threads(1)
+    bank.slice_from = None  # a bank's default: always the padded call, the float sums of earlier releases
+    bank.forward_grouped(x, indices)
+    assert len(padded) == 3
