@@ -1,9 +1,10 @@
 """Robot x task gymnasium environments. Importing this registers every id.
 
-Two suites: `ARMS` (planar arms, continuous control, after Devin et al.,
-2017) and `GRID` (MiniGrid embodiments, after Mendez et al., 2022). Ids are
-`modrl/{Robot}-{Task}-v1` and `modrl/Grid-{Robot}-{Task}-v0`. Never imports
-torch.
+Three suites: `ARMS` (planar arms, continuous control, after Devin et al.,
+2017), `ARMS6` (six arms that differ in more than their links x six
+end-effector tasks) and `GRID` (MiniGrid embodiments, after Mendez et al.,
+2022). Ids are `modrl/{Robot}-{Task}-v1`, `modrl/Arms6-{Robot}-{Task}-v0` and
+`modrl/Grid-{Robot}-{Task}-v0`. Never imports torch.
 """
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ from __future__ import annotations
 import gymnasium as gym
 
 from envs import arms, grid
-from envs.arms import ArmEnv, ArmVectorEnv, scripted_action
+from envs.arms import ArmEnv, Arms6Env, Arms6VectorEnv, ArmVectorEnv, scripted_action
 from envs.suite import Suite
 
 ARMS = Suite(
@@ -20,6 +21,13 @@ ARMS = Suite(
     task_obs_dims={t: arms.TASK_OBS_DIM for t in arms.TASKS},
     action_spaces={r: arms.action_space(r) for r in arms.ROBOTS},
     id_format="modrl/{robot}-{task}-v1",  # v1: base-frame observations,
+)
+ARMS6 = Suite(
+    "arms6",
+    robot_obs_dims={r: arms.robot_obs_dim(r, "arms6") for r in arms.ARMS6_ROBOTS},
+    task_obs_dims={t: arms.task_obs_dim(t, "arms6") for t in arms.ARMS6_TASKS},
+    action_spaces={r: arms.action_space(r, "arms6") for r in arms.ARMS6_ROBOTS},
+    id_format="modrl/Arms6-{robot}-{task}-v0",  # its own name: a v2 of the arms ids would mark every v1 id out of date
 )
 GRID = Suite(
     "grid",
@@ -32,11 +40,11 @@ GRID = Suite(
         "vector_kwargs": {"autoreset_mode": gym.vector.AutoresetMode.SAME_STEP},
     },
 )
-SUITES: dict[str, Suite] = {"arms": ARMS, "grid": GRID}
+SUITES: dict[str, Suite] = {"arms": ARMS, "arms6": ARMS6, "grid": GRID}
 
 
 def get_suite(name: str) -> Suite:
-    """The suite called `name` ("arms" or "grid")."""
+    """The suite called `name` ("arms", "arms6" or "grid")."""
     if name not in SUITES:
         raise ValueError(f"unknown suite {name!r}; valid suites: {sorted(SUITES)}")
     return SUITES[name]
@@ -53,6 +61,16 @@ def _register() -> None:
                 max_episode_steps=arms.MAX_EPISODE_STEPS[task],
                 kwargs={"robot": robot, "task": task},
             )
+    for robot, task in ARMS6.pairs():
+        env_id = ARMS6.env_id(robot, task)
+        if env_id not in gym.registry:
+            gym.register(
+                id=env_id,
+                entry_point="envs.arms:Arms6Env",
+                vector_entry_point="envs.arms:Arms6VectorEnv",
+                max_episode_steps=arms.ARMS6_TASKS[task].max_steps,
+                kwargs={"robot": robot, "task": task},
+            )
     for robot, task in GRID.pairs():
         env_id = GRID.env_id(robot, task)
         if env_id not in gym.registry:
@@ -66,4 +84,5 @@ def _register() -> None:
 
 _register()
 
-__all__ = ["ARMS", "GRID", "SUITES", "Suite", "get_suite", "ArmEnv", "ArmVectorEnv", "scripted_action"]
+__all__ = ["ARMS", "ARMS6", "GRID", "SUITES", "Suite", "get_suite", "ArmEnv", "ArmVectorEnv", "Arms6Env", "Arms6VectorEnv",
+           "scripted_action"]

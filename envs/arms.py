@@ -1,10 +1,19 @@
 """Planar arms x tasks, after Devin et al. (2017), natively batched in numpy.
 
+Two suites run on this machinery. `arms` (ids `modrl/{Robot}-{Task}-v1`): four
+velocity-controlled arms of 2-4 links x reach red, reach blue, push. `arms6`
+(ids `modrl/Arms6-{Robot}-{Task}-v0`): six arms that also differ in joint
+limits, a joint that turns against its action, acceleration control and a
+fifth link x six tasks: reach red or blue among three colours, push, reach
+around an obstacle, hold at a target, follow a moving target. An `ArmRobot`
+says how an arm moves, an `ArmTask` what it asks of the end effector.
+
 One `ArmCore` holds the state of N copies of a (robot, task) pair and steps
 them all at once. `ArmEnv` is the single gymnasium env (N=1) and
 `ArmVectorEnv` the native vector env (any N, SAME_STEP autoreset); both run
 the same numpy code, so a seeded `ArmVectorEnv(num_envs=1)` and `ArmEnv`
-produce the same trajectories.
+produce the same trajectories. `Arms6Env` and `Arms6VectorEnv` are the same
+classes on the `arms6` suite.
 
 All positions are in units of the arm's reach (links are rescaled to sum to
 1, base at the origin), so a task module sees the same geometry whatever the
@@ -16,7 +25,8 @@ invariant, and the base angle itself is not observed.
 from __future__ import annotations
 
 import functools
-from typing import Any
+from dataclasses import dataclass
+from typing import Any, Literal
 
 import gymnasium as gym
 import numpy as np
@@ -25,7 +35,7 @@ from gymnasium.utils import seeding
 from gymnasium.vector import AutoresetMode, VectorEnv
 from gymnasium.vector.utils import batch_space
 
-# Link lengths per robot (only their ratios matter: they are rescaled to reach 1).
+# The `arms` suite. Link lengths per robot (only their ratios matter: they are rescaled to reach 1).
 ROBOTS: dict[str, tuple[float, ...]] = {
     "Arm2": (1.0, 0.8),
     "Arm3": (0.6, 0.5, 0.4),
@@ -43,48 +53,64 @@ SUCCESS_BONUS = 1.0
 SHAPING_SCALE = 10.0  # reward per reach unit of progress (potential-based shaping)
 TIME_COST = 0.01  # per step, so lingering near the target is not free
 EE_RADIUS = 0.04  # end-effector disc, reach units
-CONTACT_SUBSTEPS = 4  # contact checks per step when pushing
+CONTACT_SUBSTEPS = 4  # contact checks per step when pushing or avoiding
 BLOCK_RADIUS = 0.06  # block disc, reach units
 PUSH_START_BEND = 0.3  # rad: a Push episode starts with the arm nearly straight, out beyond the block
-TASK_OBS_DIM = 6  # [ee_xy, object0_xy - ee_xy, object1_xy - ee_xy], in the base frame
+TASK_OBS_DIM = 6  # arms: [ee_xy, object0_xy - ee_xy, object1_xy - ee_xy], in the base frame
 TASK_OBS_BOUND = 3.0  # relative positions span up to twice the (pushed-past) reach
 RENDER_SIZE = 256  # rgb_array frames are RENDER_SIZE x RENDER_SIZE pixels
 RENDER_VIEW = 1.2  # half-width of the rendered square, reach units (base at the centre)
 RENDER_FPS = round(1 / DT)
 
-
-def robot_obs_dim(robot: str) -> int:
-    """cos q, sin q and q / limit for each joint but the base (the base angle only turns the frame)."""
-    return 3 * (len(ROBOTS[robot]) - 1)
-
-
-def action_space(robot: str) -> spaces.Box:
-    """Joint velocities in [-1, 1], scaled by MAX_JOINT_SPEED."""
-    return spaces.Box(-1.0, 1.0, (len(ROBOTS[robot]),), np.float32)
-
-
-def observation_space(robot: str) -> spaces.Dict:
-    """The single-env Dict(robot, task) observation space."""
-    n = robot_obs_dim(robot)
-    return spaces.Dict(
-        {
-            "robot": spaces.Box(-1.0, 1.0, (n,), np.float32),
-            "task": spaces.Box(-TASK_OBS_BOUND, TASK_OBS_BOUND, (TASK_OBS_DIM,), np.float32),
-        }
-    )
+# The `arms6` suite's new robots and tasks.
+MAX_JOINT_ACCEL = 30.0  # rad/s^2 at |action| = 1, for acceleration-controlled arms
+JOINT_DAMPING = 0.1  # share of joint velocity lost per step under acceleration control
+TARGET_RADII = (0.35, 0.85)  # arms6 targets: uniform in this radius range, reach units
+OBSTACLE_RADIUS = 0.08  # Avoid: the obstacle disc, reach units
+CONTACT_PENALTY = 1.0  # Avoid: reward lost when the end effector touches the obstacle (the episode ends)
+HOLD_DISTANCE = 0.06  # Hold: the end effector must stay this close to the target...
+HOLD_STEPS = 10  # ...for this many steps in a row
+TRACK_STEPS = 20  # Track: steps in a row within SUCCESS_DISTANCE of the moving target
+TRACK_SPEEDS = (0.6, 1.0)  # Track: the target's angular speed about the base, rad/s (either way round)
+HOLD_WEIGHT = 0.3  # Hold, Track: potential of a full count of held steps
 
 
-def check_names(robot: str, task: str) -> None:
-    """Raise ValueError listing valid names if robot or task is unknown."""
-    if robot not in ROBOTS:
-        raise ValueError(f"unknown arms robot {robot!r}; valid robots: {sorted(ROBOTS)}")
-    if task not in TASKS:
-        raise ValueError(f"unknown arms task {task!r}; valid tasks: {list(TASKS)}")
+@dataclass(frozen=True)
+class ArmRobot:
+    """How a planar arm moves: its links, its joints' limits, which way they turn, what actions drive."""
+
+    links: tuple[float, ...]
+    """link lengths, base first (only their ratios matter)"""
+    limit: float = JOINT_LIMIT
+    """rad, for every joint but the base, which turns freely"""
+    signs: tuple[float, ...] | None = None
+    """+1 or -1 per joint: -1 where a positive action turns the joint clockwise (None: all +1)"""
+    control: Literal["velocity", "acceleration"] = "velocity"
+    """velocity: actions are joint speeds (x MAX_JOINT_SPEED); acceleration: joint accelerations
+    (x MAX_JOINT_ACCEL) with damping, and the joint speeds are observed"""
+
+    def __post_init__(self) -> None:
+        if self.signs is not None and len(self.signs) != len(self.links):
+            raise ValueError(f"give one sign per joint: {len(self.links)} links, {len(self.signs)} signs")
+        if self.control not in ("velocity", "acceleration"):
+            raise ValueError(f"unknown control {self.control!r}; valid: velocity, acceleration")
+
+    @property
+    def obs_dim(self) -> int:
+        """cos q, sin q and q / limit for each joint but the base (the base angle only turns the frame),
+        then every joint's speed / MAX_JOINT_SPEED under acceleration control."""
+        n = len(self.links)
+        return 3 * (n - 1) + (n if self.control == "acceleration" else 0)
 
 
-def _links(robot: str) -> np.ndarray:
-    links = np.asarray(ROBOTS[robot], dtype=np.float64)
-    return links / links.sum()
+ARMS6_ROBOTS: dict[str, ArmRobot] = {
+    "Arm2": ArmRobot((1.0, 0.8)),
+    "Arm3": ArmRobot((0.6, 0.5, 0.4)),
+    "Arm3Tight": ArmRobot((0.5, 0.5, 0.5), limit=1.6),
+    "Arm3Flip": ArmRobot((0.6, 0.5, 0.4), signs=(1.0, -1.0, 1.0)),
+    "Arm3Accel": ArmRobot((1.0, 0.7, 0.5), control="acceleration"),
+    "Arm5": ArmRobot((0.3, 0.25, 0.2, 0.15, 0.1)),
+}
 
 
 def _wrap(angle: np.ndarray) -> np.ndarray:
@@ -96,6 +122,17 @@ def _annulus(rng: np.random.Generator, k: int, lo: float, hi: float) -> np.ndarr
     r = rng.uniform(lo, hi, k)
     th = rng.uniform(-np.pi, np.pi, k)
     return np.stack([r * np.cos(th), r * np.sin(th)], axis=-1)
+
+
+def _polar(r: np.ndarray, th: np.ndarray) -> np.ndarray:
+    return np.stack([r * np.cos(th), r * np.sin(th)], axis=-1)
+
+
+def _away_from(rng: np.random.Generator, ee: np.ndarray) -> np.ndarray:
+    """One point per copy in TARGET_RADII, at least 60 degrees round the base from the end effector."""
+    k = len(ee)
+    r = rng.uniform(*TARGET_RADII, k)
+    return _polar(r, np.arctan2(ee[:, 1], ee[:, 0]) + rng.uniform(np.pi / 3, 5 * np.pi / 3, k))
 
 
 def forward_kinematics(links: np.ndarray, q: np.ndarray) -> np.ndarray:
@@ -116,7 +153,7 @@ def jacobian(links: np.ndarray, q: np.ndarray) -> np.ndarray:
 _BACKGROUND = (246, 246, 242)
 _COLOURS = {"reach": (205, 205, 200), "link": (60, 70, 90), "joint": (160, 165, 175), "base": (25, 25, 30),
             "ee": (240, 175, 0), "red": (215, 45, 45), "blue": (45, 90, 215), "block": (190, 120, 40),
-            "goal": (40, 160, 80)}
+            "goal": (40, 160, 80), "green": (30, 150, 60), "target": (150, 60, 190), "obstacle": (95, 95, 100)}
 
 
 class _Canvas:
@@ -152,6 +189,11 @@ class _Canvas:
     def disc(self, centre: np.ndarray, radius: float, colour: str, alpha: float = 1.0) -> None:
         self.capsule(centre, centre, radius, colour, alpha)
 
+    def zone(self, centre: np.ndarray, radius: float, colour: str, alpha: float = 0.25) -> None:
+        """A translucent disc with a thin outline: a success zone or a contact zone."""
+        self.disc(centre, radius, colour, alpha)
+        self.capsule(centre, centre, radius, colour, ring=0.01)
+
     def frame(self) -> np.ndarray:
         return np.round(self.image).astype(np.uint8)
 
@@ -165,25 +207,355 @@ def _backdrop(size: int) -> np.ndarray:
     return canvas.image
 
 
-def draw_arm(links: np.ndarray, q: np.ndarray, objects: np.ndarray, task: str, size: int = RENDER_SIZE) -> np.ndarray:
-    """An RGB frame (size x size x 3, uint8) of one arm in the world frame, base at the centre.
+# ---- tasks: what each asks of the end effector --------------------------------------------------
 
-    The reach circle in grey; reach tasks: red and blue targets, the aimed one with its success zone;
-    Push: the goal's success zone in green and the block in brown; links, joints, base, and the end
-    effector in gold. Drawn in numpy alone.
+
+class ArmTask:
+    """What a task asks of the end effector; one instance serves every arm and every copy.
+
+    `ArmCore` keeps the state: `objects` (one point per entry of `colours`), `param` (a number per
+    copy), `held` (steps in a row near the target) and `failed`. A task says how they start, how a
+    step changes them, how far the task is from done, what the task observation holds beyond the
+    end effector and the objects (`vectors`, turned into the base frame, then frame-free `scalars`),
+    how to draw them, and where a scripted controller should head (`waypoint`).
     """
-    canvas = _Canvas(size, _backdrop(size))
-    origin = np.zeros(2)
-    if task == "Push":
+
+    colours: tuple[str, ...] = ()
+    """one per object: observed relative to the end effector, in this order, and drawn in this colour"""
+    vectors: int = 0
+    """world-frame vectors observed in the base frame after the objects"""
+    scalars: int = 0
+    """frame-free numbers observed last"""
+    start_bend: float = 1.0
+    """rad: joints but the base start uniform in [-start_bend, start_bend]"""
+    touches: bool = False
+    """`touch` runs at every contact sub-step of a step"""
+    can_fail: bool = False
+    """an episode can end in failure (`core.failed`), which costs CONTACT_PENALTY"""
+    max_steps: int = 50
+    """steps before truncation"""
+    steps: int = 1
+    """steps in a row the end effector must stay near the target (Hold, Track)"""
+
+    @property
+    def obs_dim(self) -> int:
+        return 2 * (1 + len(self.colours) + self.vectors) + self.scalars
+
+    def sample(self, rng: np.random.Generator, ee: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Objects (k, len(colours), 2) and params (k,) for k copies whose end effectors start at ee (k, 2)."""
+        raise NotImplementedError
+
+    def touch(self, core: "ArmCore", ee: np.ndarray) -> None:
+        """Contacts of the end effector, at ee (N, 2), with the objects, during a step."""
+
+    def advance(self, core: "ArmCore") -> None:
+        """After the arm moved: objects move on, held steps are counted."""
+
+    def measure(self, core: "ArmCore") -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Task distance (reach units), shaping potential Φ and success of every copy."""
+        raise NotImplementedError
+
+    def extras(self, core: "ArmCore") -> tuple[np.ndarray, np.ndarray]:
+        """World-frame vectors (N, vectors, 2) and scalars (N, scalars) to observe."""
+        return np.zeros((core.num_envs, 0, 2)), np.zeros((core.num_envs, 0))
+
+    def draw(self, canvas: _Canvas, objects: np.ndarray, progress: float) -> None:
+        """Draw the objects of one copy; `progress` is its held steps over the steps to hold."""
+        raise NotImplementedError
+
+    def waypoint(self, ee: np.ndarray, points: np.ndarray, vectors: np.ndarray, scalars: np.ndarray) -> np.ndarray:
+        """Cartesian move (N, 2) a scripted controller makes next, from the base-frame observation: ee (N, 2),
+        objects (N, len(colours), 2) as positions, vectors and scalars."""
+        raise NotImplementedError
+
+
+class Reach(ArmTask):
+    """Move the end effector within SUCCESS_DISTANCE of the target of one colour (`arms`: red and blue,
+    in radius [0.3, 0.85], >= 60 degrees apart)."""
+
+    def __init__(self, aimed: str, colours: tuple[str, ...] = ("red", "blue")) -> None:
+        self.colours, self.aimed = colours, colours.index(aimed)
+
+    def sample(self, rng: np.random.Generator, ee: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        k = len(ee)
+        red = _annulus(rng, k, 0.3, 0.85)
+        # Blue at least 60 degrees away from red, so the two are >= 0.3 apart.
+        r = rng.uniform(0.3, 0.85, k)
+        th = np.arctan2(red[:, 1], red[:, 0]) + rng.uniform(np.pi / 3, 5 * np.pi / 3, k)
+        blue = np.stack([r * np.cos(th), r * np.sin(th)], axis=-1)
+        return np.stack([red, blue], axis=1), np.zeros(k)
+
+    def measure(self, core: "ArmCore") -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        distance = np.linalg.norm(core.ee - core.objects[:, self.aimed], axis=-1)
+        return distance, -distance, distance < SUCCESS_DISTANCE
+
+    def draw(self, canvas: _Canvas, objects: np.ndarray, progress: float) -> None:
+        for i, colour in enumerate(self.colours):
+            if i == self.aimed:
+                canvas.disc(objects[i], SUCCESS_DISTANCE, colour, alpha=0.25)
+            canvas.disc(objects[i], 0.035, colour)
+
+    def waypoint(self, ee, points, vectors, scalars):
+        return points[:, self.aimed] - ee
+
+
+class ReachAmong(Reach):
+    """Reach the target of one colour among red, green and blue ones: radius in TARGET_RADII, pairwise
+    >= 60 degrees apart round the base, colours in random order."""
+
+    def __init__(self, aimed: str) -> None:
+        super().__init__(aimed, ("red", "green", "blue"))
+
+    def sample(self, rng: np.random.Generator, ee: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        k, m = len(ee), len(self.colours)
+        gaps = np.pi / 3 + np.pi * rng.dirichlet(np.ones(m), k)  # m gaps >= 60 degrees summing to 2 pi
+        angles = rng.uniform(-np.pi, np.pi, (k, 1)) + np.cumsum(gaps, axis=1)
+        angles = np.take_along_axis(angles, np.argsort(rng.uniform(size=(k, m)), axis=1), axis=1)
+        return _polar(rng.uniform(*TARGET_RADII, (k, m)), angles), np.zeros(k)
+
+
+class Push(ArmTask):
+    """Push the block (a disc of radius BLOCK_RADIUS, pushed out of overlap by the end effector) within
+    SUCCESS_DISTANCE of the goal."""
+
+    colours = ("block", "goal")
+    start_bend = PUSH_START_BEND
+    touches = True
+    max_steps = 100
+
+    def sample(self, rng: np.random.Generator, ee: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Block in radius [0.45, 0.7]; goal 0.15-0.25 from it toward the base (within 45 degrees
+        of straight in), so the pushing spot faces the arm, which starts further out."""
+        k = len(ee)
+        block = _annulus(rng, k, 0.45, 0.7)
+        inward = np.arctan2(-block[:, 1], -block[:, 0]) + rng.uniform(-np.pi / 4, np.pi / 4, k)
+        reach = rng.uniform(0.15, 0.25, k)
+        goal = block + reach[:, None] * np.stack([np.cos(inward), np.sin(inward)], axis=-1)
+        return np.stack([block, goal], axis=1), np.zeros(k)
+
+    def touch(self, core: "ArmCore", ee: np.ndarray) -> None:
+        """The end-effector disc pushes the block disc out of overlap."""
+        rel = core.objects[:, 0] - ee
+        dist = np.linalg.norm(rel, axis=-1, keepdims=True)
+        contact = EE_RADIUS + BLOCK_RADIUS
+        pushed = ee + rel / np.maximum(dist, 1e-9) * contact
+        core.objects[:, 0] = np.where(dist < contact, pushed, core.objects[:, 0])
+
+    def measure(self, core: "ArmCore") -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        block, goal = core.objects[:, 0], core.objects[:, 1]
+        distance = np.linalg.norm(block - goal, axis=-1)
+        # The pushing spot: just behind the block, on the far side from the goal.
+        away = (block - goal) / np.maximum(distance, 1e-9)[:, None]
+        spot = block + away * (EE_RADIUS + BLOCK_RADIUS)
+        approach = np.linalg.norm(core.ee - spot, axis=-1)
+        return distance, -2.0 * distance - 0.5 * approach, distance < SUCCESS_DISTANCE
+
+    def draw(self, canvas: _Canvas, objects: np.ndarray, progress: float) -> None:
         canvas.disc(objects[1], SUCCESS_DISTANCE, "goal", alpha=0.3)
         canvas.capsule(objects[1], objects[1], SUCCESS_DISTANCE, "goal", ring=0.01)
         canvas.disc(objects[0], BLOCK_RADIUS, "block")
-    else:
-        aimed = 0 if task == "ReachRed" else 1
-        for i, colour in enumerate(("red", "blue")):
-            if i == aimed:
-                canvas.disc(objects[i], SUCCESS_DISTANCE, colour, alpha=0.25)
-            canvas.disc(objects[i], 0.035, colour)
+
+    def waypoint(self, ee, points, vectors, scalars):
+        return _push_delta(ee, points[:, 0], points[:, 1])
+
+
+class Avoid(ArmTask):
+    """Reach the target without the end effector touching the obstacle (a disc of radius OBSTACLE_RADIUS)
+    that sits halfway along the straight path from where the end effector starts."""
+
+    colours = ("target", "obstacle")
+    touches = True
+    can_fail = True
+    max_steps = 60
+
+    def sample(self, rng: np.random.Generator, ee: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Target in TARGET_RADII, 90-150 degrees round the base from the end effector (either way);
+        the obstacle at the midpoint of the two, moved up to 0.02 off the line."""
+        k = len(ee)
+        turn = np.where(rng.uniform(size=k) < 0.5, -1.0, 1.0) * rng.uniform(np.pi / 2, 5 * np.pi / 6, k)
+        target = _polar(rng.uniform(*TARGET_RADII, k), np.arctan2(ee[:, 1], ee[:, 0]) + turn)
+        line = target - ee
+        normal = np.stack([-line[:, 1], line[:, 0]], axis=-1) / np.linalg.norm(line, axis=-1, keepdims=True)
+        obstacle = 0.5 * (ee + target) + rng.uniform(-0.02, 0.02, (k, 1)) * normal
+        return np.stack([target, obstacle], axis=1), np.zeros(k)
+
+    def touch(self, core: "ArmCore", ee: np.ndarray) -> None:
+        core.failed |= np.linalg.norm(ee - core.objects[:, 1], axis=-1) < EE_RADIUS + OBSTACLE_RADIUS
+
+    def measure(self, core: "ArmCore") -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        distance = np.linalg.norm(core.ee - core.objects[:, 0], axis=-1)
+        return distance, -distance, (distance < SUCCESS_DISTANCE) & ~core.failed
+
+    def draw(self, canvas: _Canvas, objects: np.ndarray, progress: float) -> None:
+        canvas.zone(objects[0], SUCCESS_DISTANCE, "target")
+        canvas.disc(objects[0], 0.035, "target")
+        canvas.zone(objects[1], OBSTACLE_RADIUS + EE_RADIUS, "obstacle", alpha=0.15)  # where the ee centre touches
+        canvas.disc(objects[1], OBSTACLE_RADIUS, "obstacle")
+
+    def waypoint(self, ee, points, vectors, scalars):
+        return _detour(ee, points[:, 0], points[:, 1])
+
+
+class Hold(ArmTask):
+    """Bring the end effector within HOLD_DISTANCE of the target and keep it there HOLD_STEPS steps in
+    a row; the held steps so far, over HOLD_STEPS, are observed."""
+
+    colours = ("target",)
+    scalars = 1
+    max_steps = 60
+    radius, steps = HOLD_DISTANCE, HOLD_STEPS
+
+    def sample(self, rng: np.random.Generator, ee: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Target in TARGET_RADII, at least 60 degrees round the base from the end effector."""
+        return _away_from(rng, ee)[:, None], np.zeros(len(ee))
+
+    def advance(self, core: "ArmCore") -> None:
+        near = np.linalg.norm(core.ee - core.objects[:, 0], axis=-1) < self.radius
+        core.held = np.where(near, core.held + 1, 0)
+
+    def measure(self, core: "ArmCore") -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        distance = np.linalg.norm(core.ee - core.objects[:, 0], axis=-1)
+        return distance, HOLD_WEIGHT * core.held / self.steps - distance, core.held >= self.steps
+
+    def extras(self, core: "ArmCore") -> tuple[np.ndarray, np.ndarray]:
+        return np.zeros((core.num_envs, 0, 2)), (core.held / self.steps)[:, None]
+
+    def draw(self, canvas: _Canvas, objects: np.ndarray, progress: float) -> None:
+        canvas.zone(objects[0], self.radius, "target", alpha=0.2 + 0.6 * progress)
+        canvas.disc(objects[0], 0.03, "target")
+
+    def waypoint(self, ee, points, vectors, scalars):
+        return points[:, 0] - ee
+
+
+class Track(Hold):
+    """Follow a target that circles the base: stay within SUCCESS_DISTANCE of it TRACK_STEPS steps in a
+    row. Its velocity (base frame) and the held steps over TRACK_STEPS are observed."""
+
+    vectors = 1
+    max_steps = 100
+    radius, steps = SUCCESS_DISTANCE, TRACK_STEPS
+
+    def sample(self, rng: np.random.Generator, ee: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Target on a circle of radius [0.4, 0.8] about the base, starting at least 60 degrees round from
+        the end effector, turning at TRACK_SPEEDS rad/s either way (the param)."""
+        k = len(ee)
+        start = _polar(rng.uniform(0.4, 0.8, k), np.arctan2(ee[:, 1], ee[:, 0]) + rng.uniform(np.pi / 3, 5 * np.pi / 3, k))
+        speed = np.where(rng.uniform(size=k) < 0.5, -1.0, 1.0) * rng.uniform(*TRACK_SPEEDS, k)
+        return start[:, None], speed
+
+    def advance(self, core: "ArmCore") -> None:
+        turn = core.param * DT
+        c, s = np.cos(turn), np.sin(turn)
+        x, y = core.objects[:, 0, 0], core.objects[:, 0, 1]
+        core.objects[:, 0] = np.stack([c * x - s * y, s * x + c * y], axis=-1)
+        super().advance(core)
+
+    def extras(self, core: "ArmCore") -> tuple[np.ndarray, np.ndarray]:
+        target = core.objects[:, 0]
+        velocity = core.param[:, None] * np.stack([-target[:, 1], target[:, 0]], axis=-1)
+        return velocity[:, None], (core.held / self.steps)[:, None]
+
+    def draw(self, canvas: _Canvas, objects: np.ndarray, progress: float) -> None:
+        canvas.capsule(np.zeros(2), np.zeros(2), float(np.linalg.norm(objects[0])), "target", alpha=0.35, ring=0.006)
+        canvas.zone(objects[0], self.radius, "target", alpha=0.2 + 0.6 * progress)
+        canvas.disc(objects[0], 0.03, "target")
+
+    def waypoint(self, ee, points, vectors, scalars):
+        return points[:, 0] + vectors[:, 0] * DT - ee
+
+
+ARMS6_TASKS: dict[str, ArmTask] = {
+    "ReachRed": ReachAmong("red"),
+    "ReachBlue": ReachAmong("blue"),
+    "Push": Push(),
+    "Avoid": Avoid(),
+    "Hold": Hold(),
+    "Track": Track(),
+}
+_SUITES: dict[str, tuple[dict[str, ArmRobot], dict[str, ArmTask]]] = {
+    "arms": ({name: ArmRobot(links) for name, links in ROBOTS.items()},
+             {"ReachRed": Reach("red"), "ReachBlue": Reach("blue"), "Push": Push()}),
+    "arms6": (ARMS6_ROBOTS, ARMS6_TASKS),
+}
+
+
+def _tables(suite: str) -> tuple[dict[str, ArmRobot], dict[str, ArmTask]]:
+    if suite not in _SUITES:
+        raise ValueError(f"unknown arms suite {suite!r}; valid suites: {sorted(_SUITES)}")
+    return _SUITES[suite]
+
+
+def _elsewhere(name: str, role: int) -> str:
+    """Where else a robot (role 0) or task (role 1) of this name is, for an error message."""
+    others = [suite for suite, tables in _SUITES.items() if name in tables[role]]
+    return f" ({name!r} is in suite {', '.join(others)}: ArmEnv is the arms suite, Arms6Env arms6)" if others else ""
+
+
+def arm_robot(robot: str, suite: str = "arms") -> ArmRobot:
+    """The `ArmRobot` called `robot` in `suite`; ValueError listing the valid names if there is none."""
+    robots = _tables(suite)[0]
+    if robot not in robots:
+        raise ValueError(f"unknown {suite} robot {robot!r}; valid robots: {sorted(robots)}{_elsewhere(robot, 0)}")
+    return robots[robot]
+
+
+def arm_task(task: str, suite: str = "arms") -> ArmTask:
+    """The `ArmTask` called `task` in `suite`; ValueError listing the valid names if there is none."""
+    tasks = _tables(suite)[1]
+    if task not in tasks:
+        raise ValueError(f"unknown {suite} task {task!r}; valid tasks: {list(tasks)}{_elsewhere(task, 1)}")
+    return tasks[task]
+
+
+def check_names(robot: str, task: str, suite: str = "arms") -> None:
+    """Raise ValueError listing valid names if the suite, robot or task is unknown."""
+    arm_robot(robot, suite)
+    arm_task(task, suite)
+
+
+def robot_obs_dim(robot: str, suite: str = "arms") -> int:
+    """Size of the robot observation (`ArmRobot.obs_dim`)."""
+    return arm_robot(robot, suite).obs_dim
+
+
+def task_obs_dim(task: str, suite: str = "arms") -> int:
+    """Size of the task observation: end effector, objects relative to it, vectors, scalars."""
+    return arm_task(task, suite).obs_dim
+
+
+def action_space(robot: str, suite: str = "arms") -> spaces.Box:
+    """Joint velocities (or accelerations) in [-1, 1], scaled by MAX_JOINT_SPEED (MAX_JOINT_ACCEL)."""
+    return spaces.Box(-1.0, 1.0, (len(arm_robot(robot, suite).links),), np.float32)
+
+
+def observation_space(robot: str, task: str = "ReachRed", suite: str = "arms") -> spaces.Dict:
+    """The single-env Dict(robot, task) observation space."""
+    return spaces.Dict(
+        {
+            "robot": spaces.Box(-1.0, 1.0, (robot_obs_dim(robot, suite),), np.float32),
+            "task": spaces.Box(-TASK_OBS_BOUND, TASK_OBS_BOUND, (task_obs_dim(task, suite),), np.float32),
+        }
+    )
+
+
+def _links(robot: str, suite: str = "arms") -> np.ndarray:
+    links = np.asarray(arm_robot(robot, suite).links, dtype=np.float64)
+    return links / links.sum()
+
+
+def draw_arm(links: np.ndarray, q: np.ndarray, objects: np.ndarray, task: str, size: int = RENDER_SIZE,
+             suite: str = "arms", progress: float = 0.0) -> np.ndarray:
+    """An RGB frame (size x size x 3, uint8) of one arm in the world frame, base at the centre.
+
+    The reach circle in grey; the task's objects (`ArmTask.draw`: reach targets with the aimed
+    one's success zone; Push's goal zone in green and block in brown; Avoid's target and grey
+    obstacle; Hold's and Track's target, whose zone darkens as steps are held, and Track's
+    circle); links, joints, base, and the end effector in gold. Drawn in numpy alone.
+    """
+    canvas = _Canvas(size, _backdrop(size))
+    origin = np.zeros(2)
+    arm_task(task, suite).draw(canvas, objects, progress)
     cum = np.cumsum(q)
     joints = np.concatenate([origin[None], np.cumsum(links[:, None] * np.stack([np.cos(cum), np.sin(cum)], -1), 0)])
     for a, b in zip(joints[:-1], joints[1:]):
@@ -196,19 +568,27 @@ def draw_arm(links: np.ndarray, q: np.ndarray, objects: np.ndarray, task: str, s
 
 
 class ArmCore:
-    """State and physics of N copies of one (robot, task) pair."""
+    """State and physics of N copies of one (robot, task) pair of an arms suite."""
 
-    def __init__(self, robot: str, task: str, num_envs: int) -> None:
-        check_names(robot, task)
-        self.robot, self.task, self.num_envs = robot, task, num_envs
-        self.links = _links(robot)
+    def __init__(self, robot: str, task: str, num_envs: int, suite: str = "arms") -> None:
+        check_names(robot, task, suite)
+        self.robot, self.task, self.num_envs, self.suite = robot, task, num_envs, suite
+        self.arm, self.spec = arm_robot(robot, suite), arm_task(task, suite)
+        self.links = _links(robot, suite)
         n = len(self.links)
-        self.limits = np.full(n, JOINT_LIMIT)
+        self.limits = np.full(n, self.arm.limit)
         self.limits[0] = np.pi
+        self.signs = None if self.arm.signs is None else np.asarray(self.arm.signs, dtype=np.float64)
+        self.accelerates = self.arm.control == "acceleration"
         self.q = np.zeros((num_envs, n))
+        self.qd = np.zeros((num_envs, n))  # joint speeds, rad/s (acceleration control only)
         self.ee = forward_kinematics(self.links, self.q)
-        # objects[:, 0] and [:, 1]: red and blue targets, or block and goal.
-        self.objects = np.zeros((num_envs, 2, 2))
+        # The task's objects (arms: red and blue targets, or block and goal), one number per copy
+        # (Track: the target's angular speed), held steps in a row, and whether the episode failed.
+        self.objects = np.zeros((num_envs, len(self.spec.colours), 2))
+        self.param = np.zeros(num_envs)
+        self.held = np.zeros(num_envs, dtype=np.int64)
+        self.failed = np.zeros(num_envs, dtype=bool)
         self.potential = np.zeros(num_envs)
 
     def reset(self, mask: np.ndarray, rng: np.random.Generator) -> None:
@@ -217,101 +597,83 @@ class ArmCore:
         if k == 0:
             return
         n = len(self.links)
-        bend = PUSH_START_BEND if self.task == "Push" else 1.0
+        bend = self.spec.start_bend
         q = rng.uniform(-bend, bend, (k, n))
         q[:, 0] = rng.uniform(-np.pi, np.pi, k)
         self.q[mask] = q
-        self.ee[mask] = forward_kinematics(self.links, q)
-        if self.task == "Push":
-            self.objects[mask] = self._sample_push(rng, k)
-        else:
-            red = _annulus(rng, k, 0.3, 0.85)
-            # Blue at least 60 degrees away from red, so the two are >= 0.3 apart.
-            r = rng.uniform(0.3, 0.85, k)
-            th = np.arctan2(red[:, 1], red[:, 0]) + rng.uniform(np.pi / 3, 5 * np.pi / 3, k)
-            blue = np.stack([r * np.cos(th), r * np.sin(th)], axis=-1)
-            self.objects[mask] = np.stack([red, blue], axis=1)
-        self.potential[mask] = self._measure()[1][mask]
-
-    @staticmethod
-    def _sample_push(rng: np.random.Generator, k: int) -> np.ndarray:
-        """Block in radius [0.45, 0.7]; goal 0.15-0.25 from it toward the base (within 45 degrees
-        of straight in), so the pushing spot faces the arm, which starts further out."""
-        block = _annulus(rng, k, 0.45, 0.7)
-        inward = np.arctan2(-block[:, 1], -block[:, 0]) + rng.uniform(-np.pi / 4, np.pi / 4, k)
-        reach = rng.uniform(0.15, 0.25, k)
-        goal = block + reach[:, None] * np.stack([np.cos(inward), np.sin(inward)], axis=-1)
-        return np.stack([block, goal], axis=1)
+        self.qd[mask] = 0.0
+        ee = forward_kinematics(self.links, q)
+        self.ee[mask] = ee
+        self.objects[mask], self.param[mask] = self.spec.sample(rng, ee)
+        self.held[mask] = 0
+        self.failed[mask] = False
+        self.potential[mask] = self.spec.measure(self)[1][mask]
 
     def step(self, action: np.ndarray) -> None:
-        """Integrate joint velocities for one step, then resolve contacts."""
+        """Move the joints for one step, then resolve contacts and move the task on."""
         a = np.asarray(action, dtype=np.float64)
         if not np.isfinite(a).all():
             raise ValueError(f"actions must be finite, got {a[~np.isfinite(a).all(axis=-1)][:3].tolist()} "
                              "(a policy that diverged?)")
         a = np.clip(a, -1.0, 1.0)
-        q = self.q + a * (MAX_JOINT_SPEED * DT)
+        if self.signs is not None:
+            a = a * self.signs
+        if self.accelerates:
+            qd = np.clip(self.qd * (1.0 - JOINT_DAMPING) + a * (MAX_JOINT_ACCEL * DT), -MAX_JOINT_SPEED, MAX_JOINT_SPEED)
+            q = self.q + qd * DT
+            qd[:, 1:] = np.where(np.abs(q[:, 1:]) > self.limits[1:], 0.0, qd[:, 1:])  # a joint stops at its limit
+            self.qd = qd
+        else:
+            q = self.q + a * (MAX_JOINT_SPEED * DT)
         q[:, 0] = _wrap(q[:, 0])
-        q[:, 1:] = np.clip(q[:, 1:], -JOINT_LIMIT, JOINT_LIMIT)
-        if self.task == "Push":
-            # Sub-steps so a fast end effector cannot jump over the block.
+        q[:, 1:] = np.clip(q[:, 1:], -self.limits[1:], self.limits[1:])
+        if self.spec.touches:
+            # Sub-steps so a fast end effector cannot jump over an object.
             delta = _wrap(q - self.q)
             for frac in np.arange(1, CONTACT_SUBSTEPS + 1) / CONTACT_SUBSTEPS:
-                self._push_block(forward_kinematics(self.links, self.q + frac * delta))
+                self.spec.touch(self, forward_kinematics(self.links, self.q + frac * delta))
         self.q = q
         self.ee = forward_kinematics(self.links, q)
-
-    def _push_block(self, ee: np.ndarray) -> None:
-        """The end-effector disc pushes the block disc out of overlap."""
-        rel = self.objects[:, 0] - ee
-        dist = np.linalg.norm(rel, axis=-1, keepdims=True)
-        contact = EE_RADIUS + BLOCK_RADIUS
-        pushed = ee + rel / np.maximum(dist, 1e-9) * contact
-        self.objects[:, 0] = np.where(dist < contact, pushed, self.objects[:, 0])
-
-    def _measure(self) -> tuple[np.ndarray, np.ndarray]:
-        """Task distance and the shaping potential Φ (minus distances to go) of every copy."""
-        if self.task == "Push":
-            block, goal = self.objects[:, 0], self.objects[:, 1]
-            distance = np.linalg.norm(block - goal, axis=-1)
-            # The pushing spot: just behind the block, on the far side from the goal.
-            away = (block - goal) / np.maximum(distance, 1e-9)[:, None]
-            spot = block + away * (EE_RADIUS + BLOCK_RADIUS)
-            approach = np.linalg.norm(self.ee - spot, axis=-1)
-            return distance, -2.0 * distance - 0.5 * approach
-        target = self.objects[:, 0 if self.task == "ReachRed" else 1]
-        distance = np.linalg.norm(self.ee - target, axis=-1)
-        return distance, -distance
+        self.spec.advance(self)
 
     def evaluate(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Reward, success and task distance (reach units) of every copy.
 
-        Reward = SHAPING_SCALE · (Φ(s') − Φ(s)) − TIME_COST + SUCCESS_BONUS · success: progress
-        toward the goal since the last call, so a second call without a step gives no progress.
+        Reward = SHAPING_SCALE · (Φ(s') − Φ(s)) − TIME_COST + SUCCESS_BONUS · success
+        (− CONTACT_PENALTY · failed): progress toward the goal since the last call, so a second
+        call without a step gives no progress. An episode ends on success or failure (`failed`).
         """
-        distance, potential = self._measure()
+        distance, potential, success = self.spec.measure(self)
         progress = potential - self.potential
         self.potential = potential
-        success = distance < SUCCESS_DISTANCE
-        return SHAPING_SCALE * progress - TIME_COST + SUCCESS_BONUS * success, success, distance
+        reward = SHAPING_SCALE * progress - TIME_COST + SUCCESS_BONUS * success
+        if self.spec.can_fail:
+            reward = reward - CONTACT_PENALTY * self.failed
+        return reward, success, distance
 
     def obs(self) -> dict[str, np.ndarray]:
         """Batched Dict observation in the base frame (rotated by minus the base angle), float32."""
         joints = self.q[:, 1:]
-        robot = np.concatenate([np.cos(joints), np.sin(joints), joints / self.limits[1:]], axis=-1)
-        points = np.concatenate([self.ee[:, None, :], self.objects - self.ee[:, None, :]], axis=1)
+        robot = [np.cos(joints), np.sin(joints), joints / self.limits[1:]]
+        if self.accelerates:
+            robot.append(self.qd / MAX_JOINT_SPEED)
+        vectors, scalars = self.spec.extras(self)
+        points = np.concatenate([self.ee[:, None, :], self.objects - self.ee[:, None, :], vectors], axis=1)
         c, s = np.cos(self.q[:, :1]), np.sin(self.q[:, :1])
         x, y = points[..., 0], points[..., 1]
-        task = np.stack([c * x + s * y, c * y - s * x], axis=-1).reshape(self.num_envs, TASK_OBS_DIM)
-        return {"robot": robot.astype(np.float32), "task": task.astype(np.float32)}
+        task = np.stack([c * x + s * y, c * y - s * x], axis=-1).reshape(self.num_envs, -1)
+        if scalars.shape[1]:
+            task = np.concatenate([task, scalars], axis=-1)
+        return {"robot": np.concatenate(robot, axis=-1).astype(np.float32), "task": task.astype(np.float32)}
 
     def frame(self, i: int) -> np.ndarray:
         """Copy i drawn as an RGB frame (`draw_arm`)."""
-        return draw_arm(self.links, self.q[i], self.objects[i], self.task)
+        progress = min(1.0, self.held[i] / self.spec.steps)
+        return draw_arm(self.links, self.q[i], self.objects[i], self.task, suite=self.suite, progress=progress)
 
 
 class ArmEnv(gym.Env):
-    """A planar arm doing a reaching or pushing task (Devin et al., 2017).
+    """A planar arm doing a reaching or pushing task (Devin et al., 2017): the `arms` suite.
 
     ## Description
     A planar revolute arm (`Arm2`, `Arm3`, `Arm3Long`, `Arm4`: 2-4 links of
@@ -362,13 +724,14 @@ class ArmEnv(gym.Env):
     """
 
     metadata = {"render_modes": ["rgb_array"], "render_fps": RENDER_FPS}
+    suite = "arms"
 
     def __init__(self, robot: str = "Arm3", task: str = "ReachRed", render_mode: str | None = None):
         _check_render_mode(render_mode)
-        self.core = ArmCore(robot, task, 1)
+        self.core = ArmCore(robot, task, 1, self.suite)
         self.robot, self.task = robot, task
-        self.observation_space = observation_space(robot)
-        self.action_space = action_space(robot)
+        self.observation_space = observation_space(robot, task, self.suite)
+        self.action_space = action_space(robot, self.suite)
         self.render_mode = render_mode
 
     def _obs(self) -> dict[str, np.ndarray]:
@@ -383,9 +746,8 @@ class ArmEnv(gym.Env):
     def step(self, action: np.ndarray):
         self.core.step(np.asarray(action)[None])
         reward, success, distance = self.core.evaluate()
-        done = bool(success[0])
-        info = {"is_success": done, "distance": float(distance[0])}
-        return self._obs(), float(reward[0]), done, False, info
+        info = {"is_success": bool(success[0]), "distance": float(distance[0])}
+        return self._obs(), float(reward[0]), bool(success[0] or self.core.failed[0]), False, info
 
     def render(self) -> np.ndarray | None:
         """The current state as an RGB frame (H, W, 3) uint8 under "rgb_array"; None without a render mode."""
@@ -406,6 +768,7 @@ class ArmVectorEnv(VectorEnv):
     """
 
     metadata = {"render_modes": ["rgb_array"], "render_fps": RENDER_FPS, "autoreset_mode": AutoresetMode.SAME_STEP}
+    suite = "arms"
 
     def __init__(
         self,
@@ -416,11 +779,11 @@ class ArmVectorEnv(VectorEnv):
         render_mode: str | None = None,
     ):
         _check_render_mode(render_mode)
-        self.core = ArmCore(robot, task, num_envs)
+        self.core = ArmCore(robot, task, num_envs, self.suite)
         self.robot, self.task, self.num_envs = robot, task, num_envs
-        self.max_episode_steps = max_episode_steps or MAX_EPISODE_STEPS[task]
-        self.single_observation_space = observation_space(robot)
-        self.single_action_space = action_space(robot)
+        self.max_episode_steps = max_episode_steps or self.core.spec.max_steps
+        self.single_observation_space = observation_space(robot, task, self.suite)
+        self.single_action_space = action_space(robot, self.suite)
         self.observation_space = batch_space(self.single_observation_space, num_envs)
         self.action_space = batch_space(self.single_action_space, num_envs)
         self.render_mode = render_mode
@@ -453,12 +816,13 @@ class ArmVectorEnv(VectorEnv):
 
     def step(self, actions: np.ndarray):
         self.core.step(actions)
-        reward, terminated, distance = self.core.evaluate()
+        reward, success, distance = self.core.evaluate()
+        terminated = success | self.core.failed
         self._steps += 1
         truncated = (self._steps >= self.max_episode_steps) & ~terminated
         done = terminated | truncated
         obs = self.core.obs()
-        info = self._info(terminated.copy(), distance)
+        info = self._info(success.copy(), distance)
         if done.any():
             final_obs = np.full(self.num_envs, None, dtype=object)
             for i in np.flatnonzero(done):  # only the copies that ended
@@ -483,21 +847,96 @@ class ArmVectorEnv(VectorEnv):
         return tuple(self.core.frame(i) for i in range(self.num_envs))
 
 
+class Arms6Env(ArmEnv):
+    """A planar arm of the `arms6` suite doing one of six end-effector tasks.
+
+    ## Description
+    Six planar revolute arms, base at the origin, in a world measured in units of the arm's reach:
+    `Arm2` (links 1 : 0.8), `Arm3` (0.6 : 0.5 : 0.4), `Arm3Tight` (three equal links whose joints
+    turn only +-1.6 rad, so it cannot fold in close), `Arm3Flip` (as `Arm3`, but a positive action
+    turns its second joint clockwise), `Arm3Accel` (1 : 0.7 : 0.5, driven by joint accelerations
+    instead of velocities) and `Arm5` (five links, 0.3 : 0.25 : 0.2 : 0.15 : 0.1). Tasks:
+    `ReachRed` / `ReachBlue`: red, green and blue targets are present; move the end effector to the
+    named one. `Push`: as in `arms`, push a block (disc of radius 0.06) onto the goal between it and
+    the base. `Avoid`: reach the target without the end effector (disc of radius 0.04) touching an
+    obstacle (disc of radius 0.08) that sits halfway along the straight path. `Hold`: stay within
+    0.06 of the target for 10 steps in a row. `Track`: stay within 0.1 of a target that circles the
+    base at 0.6-1.0 rad/s for 20 steps in a row.
+
+    ## Action Space
+    `Box(-1, 1, (n_joints,), float32)`, n_joints = 2, 3 or 5. Velocity control: joint velocities,
+    scaled by 3 rad/s, integrated over dt = 0.05 s. `Arm3Accel`: joint accelerations, scaled by
+    30 rad/s^2; each step the joint speeds lose 10% (damping), are clipped to +-3 rad/s and
+    integrated, and a joint that hits its limit stops. `Arm3Flip`'s second joint turns by minus its
+    action. The base joint turns freely; the others are limited to +-2.5 rad (`Arm3Tight`: +-1.6).
+
+    ## Observation Space
+    `Dict(robot=Box(-1, 1, (r,)), task=Box(-3, 3, (t,)))`, float32.
+    `robot`: [cos q, sin q, q / limit] of every joint but the base (r = 3 (n_joints - 1)), then for
+    `Arm3Accel` every joint's speed / 3 rad/s (r = 9). `task`: positions in reach units, in the
+    base frame (x along the first link; the base angle only turns that frame, so it is not
+    observed): [ee_xy, then each object's xy - ee_xy], then vectors, then scalars.
+    `ReachRed` / `ReachBlue`: objects red, green, blue (t = 8). `Push`: block, goal (t = 6).
+    `Avoid`: target, obstacle (t = 6). `Hold`: target; held steps / 10 (t = 5). `Track`: target;
+    its velocity; held steps / 20 (t = 7).
+
+    ## Rewards
+    Potential-based shaping: `10 (Φ(s') - Φ(s)) - 0.01`, plus 1.0 on success, minus 1.0 when the
+    end effector touches the obstacle (`Avoid`). Φ = `-distance(ee, target)` for reach and Avoid;
+    `-2 distance(block, goal) - 0.5 distance(ee, spot)` for Push (the spot is just behind the
+    block on the far side from the goal); `-distance(ee, target) + 0.3 held / steps to hold` for
+    Hold and Track, so every held step pays and leaving the target costs what was held.
+
+    ## Starting State
+    Base angle uniform in [-pi, pi], other joints uniform in [-1, 1] rad ([-0.3, 0.3] for Push),
+    joint speeds 0. Targets in radius [0.35, 0.85]: reach targets pairwise >= 60 degrees apart
+    round the base, colours in random order; Hold's target >= 60 degrees round from the end
+    effector; Avoid's target 90-150 degrees round from it, the obstacle at the midpoint of the
+    end effector and the target, up to 0.02 off the line. Track's target on a circle of radius
+    [0.4, 0.8], >= 60 degrees round from the end effector. Push: as in `arms`.
+
+    ## Episode End
+    Terminates on success: task distance < 0.1 reach (ee to target, or block to goal) for reach,
+    Push and Avoid; the held-steps count reaching 10 (Hold) or 20 (Track). Avoid also terminates,
+    unsuccessfully, when the end effector touches the obstacle (checked at 4 sub-steps per step).
+    Truncates after 50 (reach), 60 (Avoid, Hold) or 100 (Push, Track) steps, by the registered
+    `max_episode_steps`. `info` has `is_success` (bool) and `distance` (float, ee or block to
+    target, reach units) at every step.
+
+    ## Arguments
+    `robot`: one of `ARMS6_ROBOTS`; `task`: one of `ARMS6_TASKS`. Registered as
+    `modrl/Arms6-{robot}-{task}-v0`; `gymnasium.make_vec` returns `Arms6VectorEnv`. `render_mode`:
+    None or "rgb_array" (256x256 uint8 frames of the world frame, `draw_arm`, at 20 fps).
+    """
+
+    suite = "arms6"
+
+
+class Arms6VectorEnv(ArmVectorEnv):
+    """N copies of `Arms6Env` stepped at once in numpy, with SAME_STEP autoreset (see `ArmVectorEnv`)."""
+
+    suite = "arms6"
+
+
 def _check_render_mode(render_mode: str | None) -> None:
     if render_mode not in (None, *ArmEnv.metadata["render_modes"]):
         raise ValueError(f"unknown render_mode {render_mode!r}; valid: {ArmEnv.metadata['render_modes']} or None")
 
 
-def scripted_action(robot: str, task: str, obs: dict[str, np.ndarray]) -> np.ndarray:
-    """A hand-written controller for any arm and task, from the observation alone.
+def scripted_action(robot: str, task: str, obs: dict[str, np.ndarray], suite: str = "arms") -> np.ndarray:
+    """A hand-written controller for any arm and task of an arms suite, from the observation alone
+    (and the arm's make-up: its links, joint signs and control).
 
-    Damped-least-squares inverse kinematics toward a Cartesian waypoint: the
-    target for reach tasks; for `Push`, a point behind the block (going round
-    it), then through the block toward the goal. Works on single (D,) or
-    batched (N, D) observations.
+    Damped-least-squares inverse kinematics toward a Cartesian waypoint (`ArmTask.waypoint`): the
+    target for reach and Hold; for `Push`, a point behind the block (going round it), then through
+    the block toward the goal; for `Avoid`, a point beside the obstacle while it blocks the way;
+    for `Track`, where the target will be next step. Under acceleration control the joint speeds
+    wanted are turned into the accelerations that reach them. Works on single (D,) or batched
+    (N, D) observations.
     """
-    check_names(robot, task)
-    links = _links(robot)
+    check_names(robot, task, suite)
+    arm, spec = arm_robot(robot, suite), arm_task(task, suite)
+    links = _links(robot, suite)
     n = len(links)
     robot_obs = np.atleast_2d(obs["robot"]).astype(np.float64)
     task_obs = np.atleast_2d(obs["task"]).astype(np.float64)
@@ -505,13 +944,10 @@ def scripted_action(robot: str, task: str, obs: dict[str, np.ndarray]) -> np.nda
     q = np.zeros((len(robot_obs), n))
     q[:, 1:] = np.arctan2(robot_obs[:, n - 1:2 * n - 2], robot_obs[:, :n - 1])
     ee = task_obs[:, 0:2]
-    obj0, obj1 = ee + task_obs[:, 2:4], ee + task_obs[:, 4:6]
-    if task == "ReachRed":
-        delta = obj0 - ee
-    elif task == "ReachBlue":
-        delta = obj1 - ee
-    else:
-        delta = _push_delta(ee, obj0, obj1)
+    m, v = len(spec.colours), spec.vectors
+    points = ee[:, None, :] + task_obs[:, 2:2 + 2 * m].reshape(len(ee), m, 2)
+    vectors = task_obs[:, 2 + 2 * m:2 + 2 * (m + v)].reshape(len(ee), v, 2)
+    delta = spec.waypoint(ee, points, vectors, task_obs[:, 2 + 2 * (m + v):])
     # Limit the Cartesian step, then solve J dq = delta by damped least squares.
     norm = np.linalg.norm(delta, axis=-1, keepdims=True)
     delta = delta * np.minimum(1.0, 0.08 / np.maximum(norm, 1e-9))
@@ -523,8 +959,14 @@ def scripted_action(robot: str, task: str, obs: dict[str, np.ndarray]) -> np.nda
     centre[:, 1:] = -0.2 * q[:, 1:]
     J_pinv = np.swapaxes(J, -1, -2) @ np.linalg.inv(JJt)
     dq += centre - (J_pinv @ (J @ centre[..., None]))[..., 0]
-    action = dq / (MAX_JOINT_SPEED * DT)
+    if arm.control == "acceleration":
+        speed = robot_obs[:, 3 * (n - 1):3 * (n - 1) + n] * MAX_JOINT_SPEED
+        action = (dq / DT - speed * (1.0 - JOINT_DAMPING)) / (MAX_JOINT_ACCEL * DT)
+    else:
+        action = dq / (MAX_JOINT_SPEED * DT)
     action /= np.maximum(1.0, np.abs(action).max(-1, keepdims=True))
+    if arm.signs is not None:
+        action = action * np.asarray(arm.signs)
     action = action.astype(np.float32)
     return action if np.ndim(obs["robot"]) == 2 else action[0]
 
@@ -549,3 +991,26 @@ def _push_delta(ee: np.ndarray, block: np.ndarray, goal: np.ndarray) -> np.ndarr
                     np.stack([-u[:, 1], u[:, 0]], axis=-1))
     around = block + side * (contact + 0.05) - u * (contact + 0.03) - ee
     return np.where(aligned, push, np.where(behind, approach, around))
+
+
+def _detour(ee: np.ndarray, target: np.ndarray, obstacle: np.ndarray) -> np.ndarray:
+    """Cartesian move for Avoid: while the obstacle blocks the straight way to the target, head for a
+    point beside it (on the side the way already passes, unless that point is out of reach), and
+    step straight away from it when too close."""
+    clear = EE_RADIUS + OBSTACLE_RADIUS + 0.05
+    way = target - ee
+    length = np.maximum(np.linalg.norm(way, axis=-1, keepdims=True), 1e-9)
+    u = way / length
+    normal = np.stack([-u[:, 1], u[:, 0]], axis=-1)
+    rel = obstacle - ee
+    along = (rel * u).sum(-1, keepdims=True)
+    off = (rel * normal).sum(-1, keepdims=True)
+    blocked = (along > 0) & (along < length) & (np.abs(off) < clear)
+    side = np.where(off > 0, -1.0, 1.0)  # away from the obstacle
+    beside = obstacle + side * normal * (clear + 0.05)
+    radius = np.linalg.norm(beside, axis=-1, keepdims=True)
+    beside = np.where((radius > 0.4) & (radius < 0.92), beside, obstacle - side * normal * (clear + 0.05))
+    delta = np.where(blocked, beside, target) - ee
+    gap = np.linalg.norm(ee - obstacle, axis=-1, keepdims=True)
+    push_off = (ee - obstacle) / np.maximum(gap, 1e-9) * (clear - gap)
+    return delta + np.where(gap < clear, 2.0 * push_off, 0.0)

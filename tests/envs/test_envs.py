@@ -14,13 +14,17 @@ from gymnasium.utils.env_checker import check_env
 from stable_baselines3.common.env_checker import check_env as sb3_check_env
 
 import envs
-from envs import ARMS, GRID, get_suite
+from envs import ARMS, ARMS6, GRID, get_suite
 from envs.arms import ArmCore, ArmEnv, ArmVectorEnv, forward_kinematics, scripted_action
 from envs.grid import ROBOTS as GRID_ROBOTS
 from envs.grid import make_grid_env
 
-CASES = [(suite, robot, task) for suite in (ARMS, GRID) for robot, task in suite.pairs()]
+SUITES = (ARMS, ARMS6, GRID)
+ARM_SUITES = (ARMS, ARMS6)
+CASES = [(suite, robot, task) for suite in SUITES for robot, task in suite.pairs()]
 IDS = [suite.env_id(robot, task) for suite, robot, task in CASES]
+ARM_CASES = [(suite, robot, task) for suite in ARM_SUITES for robot, task in suite.pairs()]
+ARM_IDS = [suite.env_id(robot, task) for suite, robot, task in ARM_CASES]
 
 
 def _equal(a, b) -> bool:
@@ -36,7 +40,7 @@ def _equal(a, b) -> bool:
 
 def _idle_action(suite, robot: str):
     """An action that never completes a task: arms stay still, grid robots turn or toggle."""
-    if suite is ARMS:
+    if suite in ARM_SUITES:
         return np.zeros(suite.action_space(robot).shape, dtype=np.float32)
     names = GRID_ROBOTS[robot]
     return names.index("left") if "left" in names else names.index("toggle")
@@ -45,7 +49,7 @@ def _idle_action(suite, robot: str):
 def test_every_pair_is_registered():
     for env_id in IDS:
         assert env_id in gym.registry
-    assert len(set(IDS)) == len(IDS) >= 24
+    assert len(set(IDS)) == len(IDS) >= 60
 
 
 @pytest.mark.parametrize("suite,robot,task", CASES, ids=IDS)
@@ -98,11 +102,11 @@ def test_truncates_at_max_episode_steps(suite, robot, task):
         assert truncated == (t == max_steps)
 
 
-@pytest.mark.parametrize("robot,task", ARMS.pairs())
-def test_arms_native_vector_matches_single_env(robot, task):
-    env_id = ARMS.env_id(robot, task)
+@pytest.mark.parametrize("suite,robot,task", ARM_CASES, ids=ARM_IDS)
+def test_arms_native_vector_matches_single_env(suite, robot, task):
+    env_id = suite.env_id(robot, task)
     vec = gym.make_vec(env_id, num_envs=1)
-    assert isinstance(vec.unwrapped, ArmVectorEnv)
+    assert isinstance(vec.unwrapped, ArmVectorEnv) and vec.unwrapped.suite == suite.name
     assert vec.metadata["autoreset_mode"] == gym.vector.AutoresetMode.SAME_STEP
     single = gym.make(env_id)
     rng = np.random.default_rng(0)
@@ -110,11 +114,12 @@ def test_arms_native_vector_matches_single_env(robot, task):
     obs_s, _ = single.reset(seed=5)
     ends = 0
     for _ in range(300):  # several episodes: successes and time limits
-        action = scripted_action(robot, task, obs_s) + rng.normal(0, 0.8, vec.single_action_space.shape)
+        action = scripted_action(robot, task, obs_s, suite.name) + rng.normal(0, 0.8, vec.single_action_space.shape)
         action = action.astype(np.float32)
         obs_v, r_v, term_v, trunc_v, info_v = vec.step(action[None])
         obs_s, r_s, term_s, trunc_s, info_s = single.step(action)
-        assert (r_v[0], term_v[0], trunc_v[0]) == (r_s, term_s, trunc_s)
+        # TimeLimit truncates at the limit even on the step that terminates; the vector env only truncates
+        assert (r_v[0], term_v[0], trunc_v[0]) == (r_s, term_s, trunc_s and not term_s)
         if term_s or trunc_s:
             ends += 1
             assert info_v["_final_obs"][0]
@@ -136,15 +141,16 @@ def test_arms_vector_is_batched_and_reproducible():
         assert _equal(a.step(action), b.step(action))
 
 
-@pytest.mark.parametrize("robot,task", ARMS.pairs())
-def test_scripted_controller_solves_every_arms_pair(robot, task):
-    env = ArmVectorEnv(num_envs=64, robot=robot, task=task)
+@pytest.mark.parametrize("suite,robot,task", ARM_CASES, ids=ARM_IDS)
+def test_scripted_controller_solves_every_arms_pair(suite, robot, task):
+    env = gym.make_vec(suite.env_id(robot, task), num_envs=64)
     obs, _ = env.reset(seed=0)
     finished = np.zeros(64, dtype=bool)
     success = np.zeros(64, dtype=bool)
-    for _ in range(env.max_episode_steps):
-        obs, _, terminated, truncated, info = env.step(scripted_action(robot, task, obs))
-        success |= terminated & ~finished
+    for _ in range(env.unwrapped.max_episode_steps):
+        obs, _, terminated, truncated, info = env.step(scripted_action(robot, task, obs, suite.name))
+        if terminated.any():  # Avoid also ends, unsuccessfully, on contact
+            success |= terminated & ~finished & info["final_info"]["is_success"]
         finished |= terminated | truncated
     assert finished.all()
     assert success.mean() >= 0.9, f"{robot}-{task}: scripted success {success.mean():.2f}"
@@ -165,8 +171,16 @@ def test_grid_suite_vector_env_autoresets_same_step():
 
 
 def test_unknown_names_list_valid_ones():
-    with pytest.raises(ValueError, match="arms.*grid"):
+    with pytest.raises(ValueError, match="arms.*arms6.*grid"):
         get_suite("nope")
+    with pytest.raises(ValueError, match="Arm3Accel"):
+        ARMS6.env_id("Arm4", "Hold")  # Arm4 is an arms robot, not an arms6 one
+    with pytest.raises(ValueError, match=r"Push'\]? \('Hold' is in suite arms6"):
+        ArmEnv(robot="Arm3", task="Hold")  # Hold is an arms6 task
+    with pytest.raises(ValueError, match="Avoid"):
+        scripted_action("Arm5", "Throw", {"robot": np.zeros(12), "task": np.zeros(6)}, "arms6")
+    with pytest.raises(ValueError, match="arms6"):
+        ArmCore("Arm3", "Push", 1, suite="arms7")
     with pytest.raises(ValueError, match="Arm2"):
         ARMS.env_id("Arm9", "ReachRed")
     with pytest.raises(ValueError, match="ReachRed"):
@@ -183,7 +197,7 @@ def test_unknown_names_list_valid_ones():
         scripted_action("Arm2", "Throw", {"robot": np.zeros(6), "task": np.zeros(6)})
 
 
-@pytest.mark.parametrize("suite", [ARMS, GRID], ids=["arms", "grid"])
+@pytest.mark.parametrize("suite", SUITES, ids=[s.name for s in SUITES])
 def test_splits(suite):
     default = suite.splits()
     assert default["holdout"] and set(default["train"]).isdisjoint(default["holdout"])
@@ -202,11 +216,18 @@ def test_splits(suite):
         suite.splits(holdout=[(suite.robots[0], t) for t in suite.tasks])
 
 
-@pytest.mark.parametrize("robot,task", [("Arm2", "ReachRed"), ("Arm3", "Push"), ("Arm4", "ReachBlue")])
-def test_arms_observations_are_rotation_invariant(robot, task):
+ROTATED = [("arms", "Arm2", "ReachRed"), ("arms", "Arm3", "Push"), ("arms", "Arm4", "ReachBlue"),
+           ("arms6", "Arm3Accel", "Track"), ("arms6", "Arm5", "Avoid"), ("arms6", "Arm3Flip", "Hold"),
+           ("arms6", "Arm3Tight", "ReachBlue")]
+
+
+@pytest.mark.parametrize("suite,robot,task", ROTATED)
+def test_arms_observations_are_rotation_invariant(suite, robot, task):
     """Turning the base and every object by the same angle leaves the observation unchanged."""
-    core = ArmCore(robot, task, 4)
+    core = ArmCore(robot, task, 4, suite)
     core.reset(np.ones(4, bool), np.random.default_rng(0))
+    for _ in range(3):  # joint speeds, held steps and a moved target are observed too
+        core.step(np.random.default_rng(1).uniform(-1, 1, (4, len(core.links))))
     before = core.obs()
     turn = np.array([0.3, -2.0, 3.0, 1.0])
     c, s = np.cos(turn)[:, None], np.sin(turn)[:, None]
@@ -219,8 +240,12 @@ def test_arms_observations_are_rotation_invariant(robot, task):
 
 
 def test_get_suite_and_exports():
-    assert get_suite("arms") is envs.ARMS and get_suite("grid") is envs.GRID
+    assert get_suite("arms") is envs.ARMS and get_suite("grid") is envs.GRID and get_suite("arms6") is envs.ARMS6
     assert ARMS.robot_obs_dim("Arm2") == 3 and ARMS.robot_obs_dim("Arm4") == 9
+    assert len(ARMS6.robots) >= 6 and len(ARMS6.tasks) >= 5
+    assert ARMS6.robot_obs_dim("Arm3Accel") == 9 and ARMS6.robot_obs_dim("Arm5") == 12
+    assert ARMS6.action_space("Arm5").shape == (5,)
+    assert ARMS6.task_obs_dim("ReachRed") == 8 and ARMS6.task_obs_dim("Track") == 7
 
 
 def test_envs_never_imports_torch():
@@ -243,7 +268,7 @@ def test_ids_resolve_with_the_module_prefix_without_importing_envs():
     subprocess.run([sys.executable, "-c", code], check=True)
 
 
-@pytest.mark.parametrize("suite", [ARMS, GRID], ids=["arms", "grid"])
+@pytest.mark.parametrize("suite", SUITES, ids=[s.name for s in SUITES])
 def test_random_holdouts_keep_every_robot_and_task_trained(suite):
     pairs = suite.pairs()
     for fraction in (0.25, 0.5):

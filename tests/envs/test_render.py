@@ -11,15 +11,16 @@ import pytest
 from gymnasium.utils.env_checker import check_env
 
 import envs
-from envs import ARMS
+from envs import ARMS, ARMS6
 from envs.arms import RENDER_FPS, RENDER_SIZE, ArmEnv, ArmVectorEnv
 
 FRAME = (RENDER_SIZE, RENDER_SIZE, 3)
 
 
-@pytest.mark.parametrize("robot,task", ARMS.pairs())
-def test_render_gives_a_frame_that_follows_the_state(robot, task):
-    env = gym.make(ARMS.env_id(robot, task), render_mode="rgb_array")
+@pytest.mark.parametrize("suite,robot,task", [(s, r, t) for s in (ARMS, ARMS6) for r, t in s.pairs()],
+                         ids=[s.env_id(r, t) for s in (ARMS, ARMS6) for r, t in s.pairs()])
+def test_render_gives_a_frame_that_follows_the_state(suite, robot, task):
+    env = gym.make(suite.env_id(robot, task), render_mode="rgb_array")
     assert env.metadata["render_fps"] == RENDER_FPS and env.render_mode == "rgb_array"
     env.reset(seed=0)
     first = env.render()
@@ -30,8 +31,10 @@ def test_render_gives_a_frame_that_follows_the_state(robot, task):
     assert not np.array_equal(first, env.render())  # another start
 
 
-def test_check_env_with_render_modes():
-    env = gym.make(ARMS.env_id("Arm3", "Push"))
+@pytest.mark.parametrize("env_id", [ARMS.env_id("Arm3", "Push"), ARMS6.env_id("Arm3Accel", "Track"),
+                                    ARMS6.env_id("Arm5", "Avoid")])
+def test_check_env_with_render_modes(env_id):
+    env = gym.make(env_id)
     with warnings.catch_warnings():
         warnings.simplefilter("error")  # a bad frame warns in gymnasium's checker
         check_env(env.unwrapped)  # makes the env again with every declared render mode
