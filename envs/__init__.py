@@ -51,26 +51,19 @@ def get_suite(name: str) -> Suite:
 
 
 def _register() -> None:
-    for robot, task in ARMS.pairs():
-        env_id = ARMS.env_id(robot, task)
-        if env_id not in gym.registry:
-            gym.register(
-                id=env_id,
-                entry_point="envs.arms:ArmEnv",
-                vector_entry_point="envs.arms:ArmVectorEnv",
-                max_episode_steps=arms.MAX_EPISODE_STEPS[task],
-                kwargs={"robot": robot, "task": task},
-            )
-    for robot, task in ARMS6.pairs():
-        env_id = ARMS6.env_id(robot, task)
-        if env_id not in gym.registry:
-            gym.register(
-                id=env_id,
-                entry_point="envs.arms:Arms6Env",
-                vector_entry_point="envs.arms:Arms6VectorEnv",
-                max_episode_steps=arms.ARMS6_TASKS[task].max_steps,
-                kwargs={"robot": robot, "task": task},
-            )
+    arm_suites = ((ARMS, "ArmEnv", "ArmVectorEnv", arms.MAX_EPISODE_STEPS),
+                  (ARMS6, "Arms6Env", "Arms6VectorEnv", {t: spec.max_steps for t, spec in arms.ARMS6_TASKS.items()}))
+    for suite, env, vector_env, max_steps in arm_suites:
+        for robot, task in suite.pairs():
+            env_id = suite.env_id(robot, task)
+            if env_id not in gym.registry:
+                gym.register(
+                    id=env_id,
+                    entry_point=f"envs.arms:{env}",
+                    vector_entry_point=f"envs.arms:{vector_env}",
+                    max_episode_steps=max_steps[task],
+                    kwargs={"robot": robot, "task": task},
+                )
     for robot, task in GRID.pairs():
         env_id = GRID.env_id(robot, task)
         if env_id not in gym.registry:

@@ -117,7 +117,7 @@ def main(args: Args) -> list[dict]:
         SUPERVISED.check(method)  # fail before any training
     out = None if args.out is None else Path(args.out)
     if out is not None and (out / RESULTS).exists() and not args.overwrite:
-        raise SystemExit(f"{out / RESULTS} exists: pass another --out, or --overwrite to replace it")
+        raise FileExistsError(f"{out / RESULTS} exists: pass another --out, or --overwrite to replace it")
     runs = [(m, s) for m in args.methods for s in args.seeds]
     records = []
     for method, seed in tqdm(runs, desc="digits-mtl", unit="run"):

@@ -19,7 +19,6 @@ docs/results/sweep.md has the cost and a measured run.
 from __future__ import annotations
 
 import json
-import shutil
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -27,7 +26,7 @@ import numpy as np
 
 import envs
 from agents.common.cli import run_cli
-from agents.common.files import write_atomically
+from agents.common.files import claim_folder, write_atomically
 from agents.common.intervals import Estimate, iqm
 from agents.common.parallel import run_jobs
 from agents.common.spec import SuiteSpec
@@ -86,8 +85,6 @@ class SweepConfig:
         bad = [f for f in self.fractions if not 0.0 < f < 1.0]
         if bad:
             raise ValueError(f"--fractions must lie in (0, 1), got {bad}")
-        if self.resume and self.overwrite:
-            raise ValueError("give --resume or --overwrite, not both")
         if self.workers < 1 or self.threads < 1 or self.episodes < 1 or self.reps < 1:
             raise ValueError("--workers, --threads, --episodes and --reps must be >= 1")
 
@@ -126,17 +123,7 @@ def plan(cfg: SweepConfig) -> tuple[list[ExperimentConfig], dict[str, str]]:
 def prepare_out(cfg: SweepConfig) -> None:
     """Refuse a non-empty --out unless --resume (a sweep's) or --overwrite (a sweep's: deleted first)."""
     out = cfg.out
-    if out.exists() and any(out.iterdir()):
-        if not (out / SETTINGS).exists():
-            raise FileExistsError(f"{out} is not empty and holds no sweep; choose another --out")
-        if cfg.overwrite:
-            shutil.rmtree(out)
-        elif not cfg.resume:
-            raise FileExistsError(f"{out} holds a sweep already: pass --resume to continue it, --overwrite to "
-                                  "replace it, or another --out")
-    elif cfg.resume:
-        raise FileNotFoundError(f"--resume: {out} holds no sweep; drop --resume to start one")
-    out.mkdir(parents=True, exist_ok=True)
+    claim_folder(out, SETTINGS, "sweep", cfg.resume, cfg.overwrite)
     if not cfg.resume:  # a resumed sweep keeps the settings it started with (sweep.json has the latest)
         write_atomically(out / SETTINGS, json.dumps(asdict(cfg), default=str, indent=1))
 

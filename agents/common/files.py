@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 from pathlib import Path
 from typing import Callable
 
@@ -21,3 +22,23 @@ def write_atomically(path: str | Path, data: str | bytes | Callable[[Path], None
         tmp.write_text(data)
     os.replace(tmp, path)
     return path
+
+
+def claim_folder(out: Path, marker: str, what: str, resume: bool, overwrite: bool) -> None:
+    """Make `out` ready for a `what` (e.g. "run") whose folder holds `marker` (e.g. config.json): an
+    existing one is continued only with `resume` and replaced (deleted) only with `overwrite`; a
+    non-empty folder without the marker is never touched."""
+    if resume and overwrite:
+        raise ValueError("--resume and --overwrite exclude each other")
+    holds = (out / marker).exists()
+    if resume:
+        if not holds:
+            raise FileNotFoundError(f"--resume: {out} holds no {what} (no {marker}); drop --resume to start one")
+    elif out.exists() and any(out.iterdir()):
+        if not holds:
+            raise FileExistsError(f"{out} is not empty and holds no modrl {what}; choose another --out")
+        if not overwrite:
+            raise FileExistsError(f"{out} holds a {what} already: pass --resume to continue it, --overwrite to "
+                                  "replace it, or another --out")
+        shutil.rmtree(out)
+    out.mkdir(parents=True, exist_ok=True)

@@ -4,7 +4,6 @@ every pair (trained and held out). What `scripts/train.py` runs."""
 from __future__ import annotations
 
 import json
-import shutil
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any, Callable, Literal
@@ -14,7 +13,7 @@ import torch
 import envs
 from agents.common.device import DeviceName, resolve_device
 from agents.common.evaluate import evaluate
-from agents.common.files import write_atomically
+from agents.common.files import claim_folder, write_atomically
 from agents.common.module_files import save_modules
 from agents.common.multipair import MultiPairEnv
 from agents.common.parallel import run_jobs
@@ -183,19 +182,11 @@ def check_resumable(cfg: ExperimentConfig) -> None:
 def prepare_out(cfg: ExperimentConfig) -> None:
     """Make `cfg.out` ready for this run and write its `config.json`: a finished or started run there
     is continued only with --resume and replaced only with --overwrite."""
-    out = cfg.out
+    claim_folder(cfg.out, "config.json", "run", cfg.resume, cfg.overwrite)
     if cfg.resume:
         check_resumable(cfg)
-    elif out.exists() and any(out.iterdir()):
-        if not (out / "config.json").exists():
-            raise FileExistsError(f"{out} is not empty and holds no modrl run; choose another --out")
-        if not cfg.overwrite:
-            raise FileExistsError(f"{out} holds a run already: pass --resume to continue it, --overwrite to "
-                                  "replace it, or another --out")
-        shutil.rmtree(out)
-    out.mkdir(parents=True, exist_ok=True)
     splits = {name: [f"{r}:{t}" for r, t in pairs] for name, pairs in cfg.splits().items()}
-    write_atomically(out / "config.json", json.dumps(asdict(cfg) | {"splits": splits}, default=str, indent=1))
+    write_atomically(cfg.out / "config.json", json.dumps(asdict(cfg) | {"splits": splits}, default=str, indent=1))
 
 
 def run_dir(cfg: ExperimentConfig, policy: str, seed: int) -> Path | None:

@@ -164,9 +164,9 @@ def test_script_refuses_an_existing_output_unless_overwrite(tmp_path, script):
     existing = tmp_path / "digits_mtl.json"
     existing.write_text("[]")
     args = digits.Args(methods=("shared",), seeds=(0,), out=str(tmp_path), train=replace(TINY, steps=3))
-    with pytest.raises(SystemExit) as err:
+    with pytest.raises(FileExistsError) as err:  # run_cli prints it in one line, exit status 2
         digits.main(args)
-    message = str(err.value.code)
+    message = str(err.value)
     assert str(existing) in message and "--out" in message and "--overwrite" in message and "\n" not in message
     assert existing.read_text() == "[]"
     digits.main(replace(args, overwrite=True))
