@@ -3,6 +3,7 @@
     python scripts/zero_shot.py --modules runs/train/modular/seed1/modules --pairs Arm2:ReachRed Arm3:ReachBlue
     python scripts/zero_shot.py --robots-from runA/modules --tasks-from runB/modules --pairs Arm4:Push
     python scripts/zero_shot.py --modules runs/train/modular/seed1/modules --pairs Arm2:Push --capture-video videos
+    python scripts/zero_shot.py --modules runs/train/routed-ppo/seed1/modules --pairs Arm2:Push   # a routed run
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from agents.rl.recombine import load_policy
 from agents.common.report import parse_pairs, publish
 from agents.common.spec import SuiteSpec
 from agents.common.video import MISSING_MOVIEPY, record_pairs, video_available
+from agents.routing.files import ROUTERS_FILE, load_routed
 
 
 @dataclass
@@ -25,7 +27,8 @@ class ZeroShotArgs:
     pairs: tuple[str, ...]
     """pairs to evaluate, written Robot:Task"""
     modules: Path | None = None
-    """directory holding robot/ and task/ module files (sets both below)"""
+    """directory holding robot/ and task/ module files (sets both below), or a routed run's modules
+    (layer*/ and routers.pt)"""
     robots_from: Path | None = None
     """directory whose robot/ modules to use"""
     tasks_from: Path | None = None
@@ -54,11 +57,17 @@ def main(args: ZeroShotArgs) -> list[dict]:
     robots_from, tasks_from = args.robots_from or args.modules, args.tasks_from or args.modules
     if robots_from is None or tasks_from is None:
         raise ValueError("say where the modules are: --modules DIR, or --robots-from DIR and --tasks-from DIR")
-    robots = list(dict.fromkeys(r for r, _ in pairs))
-    tasks = list(dict.fromkeys(t for _, t in pairs))
-    spec = SuiteSpec.from_suite(suite)
-    policy = load_policy(spec, robots_from, tasks_from, robots, tasks, args.suite)
-    records = [r | {"split": "evaluated", "policy": "modular", "seed": args.seed, "suite": args.suite,
+    if (Path(robots_from) / ROUTERS_FILE).exists() or (Path(tasks_from) / ROUTERS_FILE).exists():
+        if robots_from != tasks_from:
+            raise ValueError("a routed run's modules are chosen by its routers, not by robot and task: give it as "
+                             "--modules DIR, not --robots-from / --tasks-from")
+        policy = load_routed(robots_from, args.suite)
+    else:
+        robots = list(dict.fromkeys(r for r, _ in pairs))
+        tasks = list(dict.fromkeys(t for _, t in pairs))
+        policy = load_policy(SuiteSpec.from_suite(suite), robots_from, tasks_from, robots, tasks, args.suite)
+    name = getattr(policy, "name", "modular")
+    records = [r | {"split": "evaluated", "policy": name, "seed": args.seed, "suite": args.suite,
                     "actions": "sampled" if args.sample else "mean"}
                for r in evaluate(policy, suite, pairs, args.episodes, args.seed, deterministic=not args.sample)]
     publish(records, list(suite.robots), list(suite.tasks), args.out)

@@ -6,6 +6,9 @@ the action distribution and value *given* those choices. PPO stores `replay` wit
 calls `distribution` again with it in the update, so the probability ratio compares the same
 choices. Fixed routing replays nothing, a learned router replays its sampled modules, an evolved
 `Path` is a constant.
+
+A policy whose modules are more than one per robot and task (a routed policy's banks by layer and its
+routers) also offers `save_files(directory, suite)`, which training calls instead of `save_modules`.
 """
 
 from __future__ import annotations
@@ -32,8 +35,12 @@ class ActorCriticPolicy(Protocol):
 
     spec: SuiteSpec
 
-    def draw(self, obs: ObsBatch) -> Replay:
-        """Sample the choices to act with on `obs` (empty when the policy samples nothing but actions)."""
+    def draw(self, obs: ObsBatch, starts: Tensor | None = None) -> Replay:
+        """Sample the choices to act with on `obs` (empty when the policy samples nothing but actions).
+
+        `starts` [B] bool marks the rows whose episode begins at `obs` (PPO passes it while
+        collecting: all true after a reset, then each step's `ended`), so a policy may hold a choice
+        for a whole episode; None: no episode stream, every row chooses afresh."""
 
     def distribution(self, obs: ObsBatch, replay: Replay) -> "ActionDist":
         """The action distribution and value on `obs` given `replay` (empty: act without sampled choices)."""

@@ -29,7 +29,7 @@ class HierarchicalConfig:
     """Hierarchical routing: an upper router picks a group of modules, a lower one a module in it."""
 
     groups: int = 2
-    """groups per layer (must divide --routing.modules)"""
+    """groups per layer (must divide --routing.modules; checked when a hierarchical policy is built)"""
     trainer: Literal["ppo", "reinforce"] = "ppo"
     """how both levels learn: choices in PPO's ratio, or REINFORCE on the advantage"""
 
@@ -42,8 +42,12 @@ class HierarchicalConfig:
 class RoutingConfig:
     """What every routed policy shares: the routed trunk, its routers, and the collapse remedies."""
 
+    layout: Literal["generic", "two-stage"] = "generic"
+    """generic: --routing.layers routed layers over the padded observations, then a per-robot head;
+    two-stage: the modular policy's layout (a task stage reading the task observation, a robot stage
+    reading the interface and the robot observation) with a learned router at each stage"""
     layers: int = 3
-    """routed layers in the trunk"""
+    """routed layers in the trunk (generic layout; two-stage has two)"""
     modules: int = 8
     """modules per routed layer"""
     hidden: int = 64
@@ -54,9 +58,10 @@ class RoutingConfig:
     """size of the robot and the task embeddings the routers read"""
     combine: Literal["add", "concat"] = "add"
     """how a pair's robot and task embeddings make its routing context"""
-    per: Literal["pair", "step"] = "step"
+    per: Literal["pair", "episode", "step"] = "step"
     """pair: routing from the two embeddings only (sampled each step while training, one path per pair
-    in evaluation); step: also from each layer's input (state-conditioned)"""
+    in evaluation); episode: from the embeddings, one path per env copy sampled when its episode
+    starts and held to its end; step: also from each layer's input (state-conditioned)"""
     epsilon: float = 0.0
     """epsilon-greedy: share of routing choices drawn uniformly while acting"""
     router_lr_scale: float = 1.0
@@ -83,6 +88,3 @@ class RoutingConfig:
         for name in ("entropy_coef", "balance_coef", "collaboration"):
             if getattr(self, name) < 0:
                 raise ValueError(f"--routing.{name.replace('_', '-')} must be >= 0, got {getattr(self, name)}")
-        if self.modules % self.hierarchical.groups:
-            raise ValueError(f"--routing.hierarchical.groups {self.hierarchical.groups} must divide "
-                             f"--routing.modules {self.modules}")

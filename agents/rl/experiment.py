@@ -236,7 +236,9 @@ def train_one(cfg: ExperimentConfig, policy_kind: str, seed: int) -> torch.nn.Mo
     PPO(policy, train_envs, ppo_cfg, directory, progress=cfg.progress,
         on_update=evaluate_during_training(cfg, splits, seed)).train(resume=cfg.resume)
     train_envs.close()
-    if directory is not None and policy.banks():
+    if directory is not None and hasattr(policy, "save_files"):  # routed: modules by layer, routers beside
+        policy.save_files(directory / "modules", cfg.suite)
+    elif directory is not None and policy.banks():
         save_modules(policy, directory / "modules", cfg.suite,
                      untrained=untrained_modules(policy, splits["train"]))
     return policy

@@ -39,6 +39,15 @@ def action_dist(policy: nn.Module, obs: ObsBatch, params: Tensor, value: Tensor,
     return ActionDist(params, value, mask, policy.spec.discrete, log_std, choice_log_prob)
 
 
+def interface_masks(interface: InterfaceConfig, shape: tuple[int, ...], device: torch.device) -> Tensor:
+    """Multiplicative interface noise of mean 1: Bernoulli dropout scaled by 1/(1−p), or Gaussian of the
+    same variance p/(1−p) (`interface.noise`)."""
+    p = float(interface.dropout)
+    if interface.noise == "gaussian":
+        return 1.0 + math.sqrt(p / (1.0 - p)) * torch.randn(shape, device=device)
+    return torch.bernoulli(torch.full(shape, 1.0 - p, device=device)) / (1.0 - p)
+
+
 class ModularPolicy(nn.Module):
     """Task modules feed robot modules through a fixed-width interface (one for actor, one for critic).
 
@@ -76,7 +85,7 @@ class ModularPolicy(nn.Module):
 
     # -- the policy contract -----------------------------------------------------------------
 
-    def draw(self, obs: ObsBatch) -> Replay:
+    def draw(self, obs: ObsBatch, starts: Tensor | None = None) -> Replay:
         """Interface dropout masks [B, 2·width] to act with, in mode "replay" (else nothing).
 
         In mode "update" the policy acts with the full interface and dropout acts only in the
@@ -112,10 +121,7 @@ class ModularPolicy(nn.Module):
     # -- the network -------------------------------------------------------------------------
 
     def _masks(self, batch_size: int) -> Tensor:
-        p, shape = float(self.interface.dropout), (batch_size, 2 * self.interface_dim)
-        if self.interface.noise == "gaussian":
-            return 1.0 + math.sqrt(p / (1.0 - p)) * torch.randn(shape, device=self.action_masks.device)
-        return torch.bernoulli(torch.full(shape, 1.0 - p, device=self.action_masks.device)) / (1.0 - p)
+        return interface_masks(self.interface, (batch_size, 2 * self.interface_dim), self.action_masks.device)
 
     def forward(self, obs: ObsBatch, masks: Tensor | None = None) -> tuple[Tensor, Tensor]:
         """(actor output [B, A], value [B]); `masks`, if given, replace dropout on the interface."""
@@ -148,7 +154,7 @@ class MonolithicPolicy(nn.Module):
         self.net = ActorCriticModule(0, 0, width, spec.action_width, 1, hidden=list(hidden), log_std=not spec.discrete)
         self.register_buffer("action_masks", spec.action_masks().float(), persistent=False)
 
-    def draw(self, obs: ObsBatch) -> Replay:
+    def draw(self, obs: ObsBatch, starts: Tensor | None = None) -> Replay:
         return {}
 
     def distribution(self, obs: ObsBatch, replay: Replay) -> ActionDist:

@@ -200,6 +200,7 @@ class PPO:
         self.update = 0
         self.history: list[dict] = []
         self._returns = torch.zeros(envs.size, device=envs.device)
+        self._starts = torch.ones(envs.size, dtype=torch.bool, device=envs.device)  # rows beginning an episode
         self._pair_of_row = envs.pair_of_row()
         # cpp_wrapper: the compiled graphs are called from C++, not Python (~10% less per call on one pair)
         compiled = lambda fn: torch.compile(fn, options={"cpp_wrapper": True})  # noqa: E731
@@ -301,6 +302,7 @@ class PPO:
                     seed_everything(seed)
                     obs = self.envs.reset(seed)
                     self._returns.zero_()
+                    self._starts.fill_(True)
                 if self.config.anneal_lr:
                     frac = 1.0 - self.update / self.num_updates
                     self.optimizer.param_groups[0]["lr"] = frac * self.config.learning_rate
@@ -332,7 +334,7 @@ class PPO:
         observations, replays, actions, log_probs, values, rewards, ended = [], [], [], [], [], [], []
         episodes = EpisodeLog()
         for _ in range(cfg.num_steps):
-            replay = policy.draw(obs)
+            replay = policy.draw(obs, self._starts)
             action, log_prob, value = self._acting(obs, replay)
             step = self.envs.step(action)
             reward = step.reward
@@ -346,7 +348,7 @@ class PPO:
             actions.append(action), log_probs.append(log_prob)
             values.append(value), rewards.append(reward), ended.append(step.ended)
             self._record(step, episodes)
-            obs = step.obs
+            obs, self._starts = step.obs, step.ended
         next_value = policy.distribution(obs, policy.draw(obs)).value
         values_t, rewards_t, ended_t = torch.stack(values), torch.stack(rewards), torch.stack(ended)
         advantages = gae(rewards_t, values_t, next_value, ended_t, cfg.gamma, cfg.gae_lambda)

@@ -2,10 +2,12 @@
 metadata embeddings in a file of their own.
 
     <dir>/layer0/module0.pt … <dir>/layer{L-1}/module{M-1}.pt   routed modules (`modrl.save_module`)
-    <dir>/robot/<robot>.pt                                        per-robot actor-critic heads
-    <dir>/critic/critic.pt                                        the critic's unrouted layer
+    <dir>/robot/<robot>.pt                                        per-robot actor-critic heads (generic layout)
+    <dir>/critic/critic.pt                                        the unrouted critic
     <dir>/routers.pt                                              routers + embeddings, the policy's
-                                                                  name, settings and suite spec
+                                                                  name, settings and suite spec (two-stage:
+                                                                  also the interface and each robot-stage
+                                                                  module's log std)
 Module files are ordinary modrl module files (`modrl.load_module` reads any one of them);
 `load_routed` rebuilds the whole policy.
 """
@@ -21,7 +23,9 @@ import torch
 from agents.common.module_files import origin
 from agents.common.spec import SuiteSpec
 from agents.common.routing_config import HierarchicalConfig, ReinforceConfig, RoutingConfig
-from agents.routing.policy import RoutedPolicy
+from agents.rl.interface import InterfaceConfig
+from agents.routing.policy import RoutedPolicy, make_policy
+from agents.routing.two_stage import TwoStageRoutedPolicy
 from modrl import load_module, read_header, save_module
 
 MODULE_PREFIXES = ("trunk.layers.", "head.", "critic.")  # state-dict keys kept in module files, routers aside
@@ -48,6 +52,8 @@ def save_routed(policy: RoutedPolicy, directory: str | Path, suite: str) -> list
     routers = {k: v.detach().cpu().clone() for k, v in policy.state_dict().items() if _router_key(k)}
     header = {"format": FORMAT, "policy": policy.name, "router": policy.router_kind, "trainer": policy.trainer,
               "config": asdict(policy.config), "spec": policy.spec.to_dict(), **origin(suite)}
+    if isinstance(policy, TwoStageRoutedPolicy):
+        header["interface"] = asdict(policy.interface)
     path = directory / ROUTERS_FILE
     torch.save({"header": json.dumps(header), "state_dict": routers}, path)
     return [*paths, path]
@@ -68,8 +74,9 @@ def load_routed(directory: str | Path, suite: str | None = None) -> RoutedPolicy
     config = dict(header["config"])
     config = RoutingConfig(**config | {"reinforce": ReinforceConfig(**config["reinforce"]),
                                        "hierarchical": HierarchicalConfig(**config["hierarchical"])})
-    policy = RoutedPolicy(SuiteSpec.from_dict(header["spec"]), config, header["router"], header["trainer"],
-                          header["policy"])
+    interface = InterfaceConfig(**header["interface"]) if "interface" in header else None
+    policy = make_policy(SuiteSpec.from_dict(header["spec"]), config, header["router"], header["trainer"],
+                         header["policy"], interface)
     missing = [k for k in policy.state_dict() if k not in blob["state_dict"] and _router_key(k)]
     if missing:
         raise ValueError(f"{path} lacks {missing[:3]}{'…' if len(missing) > 3 else ''}: saved by another version?")

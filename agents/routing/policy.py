@@ -29,6 +29,7 @@ from torch import Tensor, nn
 
 from agents.common.contract import ActionDist, Replay
 from agents.common.spec import ObsBatch, SuiteSpec
+from agents.rl.policies import MASKS
 from agents.common.routing_config import RoutingConfig
 from agents.routing.routers import (
     FactoredHierarchicalRouter, FactoredRouter, MetadataEmbedding, SoftFactoredRouter, hard_routing, sample,
@@ -39,6 +40,7 @@ from modrl import collaboration_reward
 from modrl.bank import SLICED_ROWS
 
 ROUTING = "routing"  # the replay key of the sampled choices: [B, layers] module indices
+DRAWN = "drawn"  # per-episode routing: [B] bool, the rows that drew their path at this step
 ROUTERS = ("flat", "hierarchical", "soft")
 TRAINERS = {"flat": ("ppo", "reinforce"), "hierarchical": ("ppo", "reinforce"), "soft": ("gradient",)}
 
@@ -70,25 +72,38 @@ class RoutedPolicy(nn.Module):
         self.spec, self.config = spec, config or RoutingConfig()
         self.router_kind, self.trainer, self.name = router, trainer, name
         self.hard = router != "soft"
+        groups = self.config.hierarchical.groups
+        if router == "hierarchical" and self.config.modules % groups:
+            raise ValueError(f"--routing.hierarchical.groups {groups} must divide --routing.modules {self.config.modules}")
+        if not self.hard and self.config.per == "episode":
+            raise ValueError("soft routing samples no path to hold for an episode: use --routing.per pair or step")
         cfg = self.config
-        obs_width, h = spec.robot_width + spec.task_width, cfg.hidden
         self.embedding = MetadataEmbedding(len(spec.robots), len(spec.tasks), cfg.embedding_dim, cfg.combine,
                                            cfg.router_lr_scale)
-        layers = []
-        for i in range(cfg.layers):
-            width = obs_width if i == 0 else h
-            bank = ModuleBank("mlp", cfg.modules, in_features=width, out_features=h, hidden=[], final_activation=True)
-            bank.slice_from = SLICED_ROWS  # per-step routing sends whole minibatches through grouped dispatch
-            _orthogonal(bank)
-            layers.append(RoutedLayer(bank, self._router(width), Sequential() if self.hard else WeightedSum()))
+        self.baseline = RewardBaseline(len(spec.robots) * len(spec.tasks), cfg.reinforce.baseline_momentum)
+        self.register_buffer("action_masks", spec.action_masks().float(), persistent=False)
+        self._held: Tensor | None = None  # per-episode routing: each env copy's path, held to its episode's end
+        self._build()
+
+    def _build(self) -> None:
+        """The generic layout: routed layers over the padded observations, a per-robot head, a critic layer."""
+        spec, cfg = self.spec, self.config
+        obs_width, h = spec.robot_width + spec.task_width, cfg.hidden
+        layers = [self._routed_layer(ModuleBank("mlp", cfg.modules, in_features=obs_width if i == 0 else h,
+                                                out_features=h, hidden=[], final_activation=True))
+                  for i in range(cfg.layers)]
         self.trunk = RoutedNetwork(layers, activation="identity")  # each module applies its own tanh
         self.critic = MLP(obs_width + len(spec.robots) + len(spec.tasks), h, hidden=[], final_activation=True)
         head = ModuleBank("actor_critic", len(spec.robots), actor_in=h, critic_in=h, shared_in=spec.robot_width,
                           actor_out=spec.action_width, critic_out=1, hidden=[cfg.head_hidden],
                           log_std=not spec.discrete)
         self.head = RoutedLayer(head, FixedRouter.one_per_task(len(spec.robots)), Sequential())
-        self.baseline = RewardBaseline(len(spec.robots) * len(spec.tasks), cfg.reinforce.baseline_momentum)
-        self.register_buffer("action_masks", spec.action_masks().float(), persistent=False)
+
+    def _routed_layer(self, bank: ModuleBank) -> RoutedLayer:
+        """A routed layer over `bank` (orthogonal init, sliced grouped dispatch) with a router of this policy's kind."""
+        bank.slice_from = SLICED_ROWS  # per-step routing sends whole minibatches through grouped dispatch
+        _orthogonal(bank)
+        return RoutedLayer(bank, self._router(bank.in_features), Sequential() if self.hard else WeightedSum())
 
     def _router(self, width: int) -> FactoredRouter | FactoredHierarchicalRouter:
         cfg = self.config
@@ -108,31 +123,66 @@ class RoutedPolicy(nn.Module):
 
     # -- the policy contract -----------------------------------------------------------------
 
-    def draw(self, obs: ObsBatch) -> Replay:
-        """Hard routing: one module per layer and row, sampled (ε-greedy) to act with; soft: nothing."""
+    def draw(self, obs: ObsBatch, starts: Tensor | None = None) -> Replay:
+        """Hard routing: one module per layer and row, sampled (ε-greedy) to act with; soft: nothing.
+
+        `per="episode"`: rows in `starts` (all of them when None) draw a path, the others keep the
+        one their episode started with; `DRAWN` marks the rows that drew."""
+        replay = self.draw_interface(obs)
         if not self.hard:
-            return {}
-        if self.config.per == "pair":  # the routers read metadata only: no module needs to run
-            meta = self.meta(obs)
-            context = self.embedding(meta)
-            return {ROUTING: torch.stack([sample(layer.router.log_probs(None, meta, context), self.config.epsilon)
-                                          for layer in self.trunk.layers], 1)}
-        _, routings, _ = self.trunk_forward(obs, choices=None, sampled=True, scored=False)
-        return {ROUTING: torch.cat([r.indices for r in routings], 1)}
+            return replay
+        if self.config.per == "step":
+            _, routings, _ = self.trunk_forward(obs, None, sampled=True, scored=False, masks=replay.get(MASKS))
+            return replay | {ROUTING: torch.cat([r.indices for r in routings], 1)}
+        meta = self.meta(obs)  # the routers read metadata only: no module needs to run
+        context = self.embedding(meta)
+        fresh = torch.stack([sample(layer.router.log_probs(None, meta, context), self.config.epsilon)
+                             for layer in self.trunk.layers], 1)
+        if self.config.per == "pair":
+            return replay | {ROUTING: fresh}
+        held, drawn = self._hold(fresh, starts)
+        return replay | {ROUTING: held, DRAWN: drawn}
+
+    def _hold(self, fresh: Tensor, starts: Tensor | None) -> tuple[Tensor, Tensor]:
+        """(each row's path, which rows drew it now): `fresh` where an episode starts, else the held path."""
+        if starts is None:  # no episode stream: every row chooses afresh, nothing is held
+            return fresh, torch.ones(fresh.shape[0], dtype=torch.bool, device=fresh.device)
+        starts = starts.bool()
+        if self._held is None or self._held.shape != fresh.shape:
+            if not bool(starts.all()):
+                raise ValueError(f"per-episode routing holds a path per env copy, but {fresh.shape[0]} rows arrived "
+                                 "mid-episode with no path held for them: start every row (starts all true) first")
+            held = fresh
+        else:
+            held = torch.where(starts.unsqueeze(1), fresh, self._held)
+        self._held = held
+        return held, starts
+
+    def draw_interface(self, obs: ObsBatch) -> Replay:
+        """What the layout samples besides routing (the two-stage layout's interface masks; here nothing)."""
+        return {}
 
     def distribution(self, obs: ObsBatch, replay: Replay) -> RoutedDist:
         """The action distribution given the replayed choices (none: each router's likeliest module).
-        With trainer "ppo", the replayed choices' log-probability joins the action's."""
+        With trainer "ppo", the replayed choices' log-probability joins the action's (per episode: only
+        on the rows that drew their path at that step)."""
         choices = replay.get(ROUTING) if self.hard else None
-        h, routings, probs = self.trunk_forward(obs, choices, sampled=False)
-        out, _ = self.head(torch.cat([h, self.critic_features(obs), obs.robot], -1), obs.robot_ids)
+        h, routings, probs = self.trunk_forward(obs, choices, sampled=False, masks=replay.get(MASKS))
+        params, value, log_std = self.outputs(h, obs, routings)
         choice_log_prob = None
         if choices is not None and self.trainer == "ppo":
             choice_log_prob = torch.stack([r.log_probs for r in routings]).sum(0)
-        log_std = None if self.spec.discrete else self.head.bank.stacked()["log_std"].index_select(0, obs.robot_ids)
+            if DRAWN in replay:
+                choice_log_prob = choice_log_prob * replay[DRAWN].to(choice_log_prob)
         mask = self.action_masks.index_select(0, obs.robot_ids)
-        return RoutedDist(out[:, :-1], out[:, -1], mask, self.spec.discrete, log_std, choice_log_prob,
+        return RoutedDist(params, value, mask, self.spec.discrete, log_std, choice_log_prob,
                           routings=routings, probs=probs)
+
+    def outputs(self, h: Tensor, obs: ObsBatch, routings: list[Routing]) -> tuple[Tensor, Tensor, Tensor | None]:
+        """(action parameters [B, A], value [B], log std [B, A] or None) from the trunk's output."""
+        out, _ = self.head(torch.cat([h, self.critic_features(obs), obs.robot], -1), obs.robot_ids)
+        log_std = None if self.spec.discrete else self.head.bank.stacked()["log_std"].index_select(0, obs.robot_ids)
+        return out[:, :-1], out[:, -1], log_std
 
     def aux_losses(self, obs: ObsBatch, dist: RoutedDist, replay: Replay,
                    advantages: Tensor | None = None) -> dict[str, Tensor]:
@@ -148,6 +198,8 @@ class RoutedPolicy(nn.Module):
         if not self.hard or ROUTING not in replay or (self.trainer == "ppo" and not cfg.collaboration):
             return losses
         log_probs = torch.stack([r.log_probs for r in dist.routings], 1)  # [B, L]
+        # per episode, a path is one choice: only the rows that drew it score it (with the advantage there)
+        drawn = replay[DRAWN].bool() if DRAWN in replay else torch.ones_like(log_probs[:, 0], dtype=torch.bool)
         rewards = torch.zeros_like(log_probs)
         if cfg.collaboration:
             rewards = rewards + torch.stack([collaboration_reward(r.indices, cfg.modules, cfg.collaboration)
@@ -158,16 +210,21 @@ class RoutedPolicy(nn.Module):
             pairs = obs.robot_ids * len(self.spec.tasks) + obs.task_ids
             rewards = rewards + advantages.detach().unsqueeze(1)
             baseline = self.baseline(pairs, pairs.shape[0]).unsqueeze(1)
-            self.baseline.update(rewards.mean(1), pairs)
-            losses["reinforce"] = -cfg.reinforce.coef * ((rewards - baseline).detach() * log_probs).sum(1).mean()
+            self.baseline.update(rewards.mean(1)[drawn], pairs[drawn])
+            losses["reinforce"] = -cfg.reinforce.coef * _mean_over(((rewards - baseline).detach() * log_probs).sum(1), drawn)
         elif cfg.collaboration:
-            losses["collaboration"] = -(rewards.detach() * log_probs).sum(1).mean()
+            losses["collaboration"] = -_mean_over((rewards.detach() * log_probs).sum(1), drawn)
         return losses
 
     def banks(self) -> dict[str, tuple[ModuleBank, tuple[str, ...]]]:
         """The per-robot heads, by robot (what `save_modules` writes; the routed layers, the critic layer
         and the routers are written by `agents.routing.files.save_routed`, which reads `routed_banks`)."""
         return {"robot": (self.head.bank, self.spec.robots)}
+
+    def save_files(self, directory: Any, suite: str) -> list:
+        """Every module, one file each, and the routers (`agents.routing.files.save_routed`)."""
+        from agents.routing.files import save_routed  # it imports this module
+        return save_routed(self, directory, suite)
 
     def routed_banks(self) -> dict[str, tuple[ModuleBank, tuple[str, ...]]]:
         """Every bank: "layer0" … "layer{L-1}" (modules "module0" …) and the "robot" heads."""
@@ -186,15 +243,15 @@ class RoutedPolicy(nn.Module):
         return self.critic(torch.cat([obs.robot, obs.task, F.one_hot(obs.robot_ids, len(self.spec.robots)).float(),
                                       F.one_hot(obs.task_ids, len(self.spec.tasks)).float()], -1))
 
-    def trunk_forward(self, obs: ObsBatch, choices: Tensor | None, sampled: bool, scored: bool = True
-                      ) -> tuple[Tensor, list[Routing], list[Tensor]]:
+    def trunk_forward(self, obs: ObsBatch, choices: Tensor | None, sampled: bool, scored: bool = True,
+                      masks: Tensor | None = None) -> tuple[Tensor, list[Routing], list[Tensor]]:
         """(actor trunk output [B, hidden], each layer's `Routing`, each layer's [B, M] routing
         probabilities (log-probabilities for hard routing)).
 
         Hard routing takes `choices` [B, L] when given, else samples (`sampled`) or takes each
         router's likeliest module; `scored=False` leaves the chosen modules' log-probabilities and the
-        entropy out (acting needs only the choices)."""
-        meta, h = self.meta(obs), torch.cat([obs.robot, obs.task], -1)
+        entropy out (acting needs only the choices); `masks`: the replayed interface masks (two-stage)."""
+        meta, h = self.meta(obs), self.trunk_input(obs)
         context = self.embedding(meta)  # one embedding lookup for every layer's router
         routings, probs = [], []
         for i, layer in enumerate(self.trunk.layers):
@@ -213,8 +270,17 @@ class RoutedPolicy(nn.Module):
                 routing = layer.router.route(reads, meta, context)
                 p = routing.weights
             h, _ = layer(h, routing=routing)
+            h = self.between(i, h, obs, masks)
             routings.append(routing), probs.append(p)
         return h, routings, probs
+
+    def trunk_input(self, obs: ObsBatch) -> Tensor:
+        """The first routed layer's input: the padded robot and task observations."""
+        return torch.cat([obs.robot, obs.task], -1)
+
+    def between(self, i: int, h: Tensor, obs: ObsBatch, masks: Tensor | None) -> Tensor:
+        """Layer `i`'s output as the next layer reads it (the generic trunk passes it on)."""
+        return h
 
     def routing(self, obs: ObsBatch, replay: Replay | None = None) -> list[Routing]:
         """Each layer's routing on `obs`: the replayed choices, or without them the evaluation routing."""
@@ -230,6 +296,11 @@ class RoutedPolicy(nn.Module):
             else:
                 flat[f"routing_{key}"] = value
         return {"routing_router": self.router_kind, "routing_trainer": self.trainer, **flat}
+
+
+def _mean_over(values: Tensor, rows: Tensor) -> Tensor:
+    """The mean of `values` [B] over the rows `rows` [B] bool (0 when there are none)."""
+    return (values * rows.to(values)).sum() / rows.sum().clamp(min=1)
 
 
 def balance(routing: Routing, probs: Tensor) -> Tensor:
@@ -258,13 +329,22 @@ def routing_config(cfg: Any) -> RoutingConfig:
     return config if isinstance(config, RoutingConfig) else RoutingConfig()
 
 
+def make_policy(spec: SuiteSpec, config: RoutingConfig, router: str, trainer: str, name: str,
+                interface: Any = None) -> RoutedPolicy:
+    """The routed policy of `config.layout` (the two-stage one reads the `interface` settings)."""
+    if config.layout == "two-stage":
+        from agents.routing.two_stage import TwoStageRoutedPolicy  # it subclasses RoutedPolicy
+        return TwoStageRoutedPolicy(spec, config, router, trainer, name, interface)
+    return RoutedPolicy(spec, config, router, trainer, name)
+
+
 def build(name: str, router: str, trainer: str | None = None):
     """A policy builder `build(spec, cfg)` for the registry."""
 
     def builder(spec: SuiteSpec, cfg: Any) -> RoutedPolicy:
         config = routing_config(cfg)
-        chosen = trainer or config.hierarchical.trainer
-        return RoutedPolicy(spec, config, router, chosen, name)
+        return make_policy(spec, config, router, trainer or config.hierarchical.trainer, name,
+                           getattr(cfg, "interface", None))
 
     builder.__doc__ = f"Learned routing: {router} routers trained by {trainer or '--routing.hierarchical.trainer'}."
     return builder

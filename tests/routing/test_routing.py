@@ -238,13 +238,18 @@ def test_epsilon_greedy_log_prob_is_the_mixture():
 
 @pytest.mark.parametrize("bad,match", [
     (dict(modules=1), "modules"), (dict(epsilon=1.5), "epsilon"), (dict(router_lr_scale=0.0), "router-lr-scale"),
-    (dict(modules=6, hierarchical=None), "divide"), (dict(entropy_coef=-1.0), "entropy-coef"),
+    (dict(entropy_coef=-1.0), "entropy-coef"),
 ])
 def test_bad_settings_fail_with_the_flag_named(bad, match):
-    if "hierarchical" in bad:
-        bad = bad | {"hierarchical": HierarchicalConfig(groups=4)}
     with pytest.raises(ValueError, match=match):
         RoutingConfig(**bad)
+
+
+def test_hierarchical_groups_must_divide_the_modules_of_a_hierarchical_policy_only():
+    config = RoutingConfig(**SMALL | {"modules": 6, "hierarchical": HierarchicalConfig(groups=4)})
+    with pytest.raises(ValueError, match="groups 4 must divide --routing.modules 6"):
+        RoutedPolicy(SPEC, config, "hierarchical", "ppo")
+    assert RoutedPolicy(SPEC, config, "flat", "ppo").config.modules == 6  # flat routing has no groups
 
 
 def test_routers_refuse_bad_metadata_and_bad_pairings():

@@ -1,0 +1,205 @@
+"""Per-episode routing (a path per env copy, drawn when its episode starts, held to its end, scored
+once) and the two-stage layout (the modular policy's task and robot stages with learned routers)."""
+
+from __future__ import annotations
+
+import math
+from types import SimpleNamespace
+
+import pytest
+import torch
+
+import envs
+from agents.common.multipair import MultiPairEnv
+from agents.common.spec import ObsBatch, SuiteSpec
+from agents.rl.interface import InterfaceConfig
+from agents.rl.policies import MASKS, POLICIES, MonolithicPolicy
+from agents.rl.ppo import PPO, PPOConfig, Rollout, seed_everything
+from agents.routing import ROUTING, RoutedPolicy, RoutingConfig
+from agents.common.routing_config import ReinforceConfig
+from agents.routing.files import load_routed, save_routed
+from agents.routing.policy import DRAWN
+from agents.routing.two_stage import TwoStageRoutedPolicy
+from tests.conftest import load_script
+
+PAIRS = [("Arm2", "ReachBlue"), ("Arm3", "ReachRed")]
+SMALL = dict(layers=3, modules=4, hidden=16, head_hidden=16, embedding_dim=8)
+TINY = dict(num_envs=4, num_steps=16, num_minibatches=2, update_epochs=2, checkpoint_every=100)
+SPEC = SuiteSpec.from_suite(envs.ARMS)
+ARMS_INTERFACE = InterfaceConfig().resolve("arms")  # width 2, Gaussian noise replayed
+
+
+def _policy(name: str, interface: InterfaceConfig | None = None, **settings) -> RoutedPolicy:
+    cfg = SimpleNamespace(routing=RoutingConfig(**SMALL | settings), interface=interface)
+    return POLICIES.get(name).build(SPEC, cfg)
+
+
+def _ppo(policy, updates: int = 2) -> PPO:
+    cfg = PPOConfig(**TINY | {"total_timesteps": updates * len(PAIRS) * 4 * 16})
+    return PPO(policy, MultiPairEnv(envs.ARMS, SPEC, PAIRS, cfg.num_envs), cfg, None, progress=False)
+
+
+def _obs(n: int) -> ObsBatch:
+    g = torch.Generator().manual_seed(n)
+    ids = torch.arange(n) % 3
+    return ObsBatch(torch.randn(n, SPEC.robot_width, generator=g), torch.randn(n, SPEC.task_width, generator=g),
+                    ids, ids.flip(0))
+
+
+# -- per-episode routing ---------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("layout", ["generic", "two-stage"])
+def test_a_path_is_held_until_its_episode_ends_and_scored_only_where_drawn(layout):
+    seed_everything(0)
+    policy = _policy("routed-ppo", ARMS_INTERFACE, per="episode", layout=layout)
+    obs = _obs(6)
+    first = policy.draw(obs, torch.ones(6, dtype=torch.bool))
+    assert bool(first[DRAWN].all())
+    starts = torch.tensor([True, False, False, False, False, False])
+    redrawn = set()
+    for _ in range(20):
+        replay = policy.draw(obs, starts)
+        assert torch.equal(replay[ROUTING][1:], first[ROUTING][1:])  # mid-episode rows keep their path
+        assert torch.equal(replay[DRAWN], starts)
+        redrawn.add(tuple(replay[ROUTING][0].tolist()))
+    assert len(redrawn) > 1  # the starting row draws afresh
+    dist = policy.distribution(obs, replay)
+    choice = dist.choice_log_prob.detach()
+    assert torch.equal(choice[1:], torch.zeros(5)) and float(choice[0]) < 0
+
+
+def test_per_episode_routing_refuses_a_stream_that_starts_mid_episode_and_soft_routing():
+    policy = _policy("routed-ppo", per="episode")
+    with pytest.raises(ValueError, match="mid-episode"):
+        policy.draw(_obs(4), torch.tensor([True, False, True, True]))
+    assert policy.draw(_obs(4))[DRAWN].all()  # no stream (starts None): every row draws, nothing is held
+    assert policy._held is None
+    with pytest.raises(ValueError, match="per pair or step"):
+        _policy("soft-modular", per="episode")
+
+
+def test_ppo_tells_the_policy_which_rows_begin_an_episode():
+    """`starts` is all true after a reset, then each step's `ended` (arms reach episodes last 50 steps)."""
+    seen, ended = [], []
+
+    class Spy(MonolithicPolicy):
+        def draw(self, obs, starts=None):
+            seen.append(None if starts is None else starts.clone())
+            return {}
+
+    cfg = PPOConfig(num_envs=2, num_steps=60, num_minibatches=1, update_epochs=1, total_timesteps=120)
+    ppo = PPO(Spy(SPEC), MultiPairEnv(envs.ARMS, SPEC, PAIRS[:1], 2), cfg, None, progress=False)
+    step = ppo.envs.step
+    ppo.envs.step = lambda action: ended.append((s := step(action)).ended.clone()) or s
+    ppo.collect(ppo.envs.reset(0))
+    assert bool(seen[0].all()) and len(seen) == 61  # 60 acting steps and the bootstrap's draw
+    for t in range(59):
+        assert torch.equal(seen[t + 1], ended[t])
+    assert any(bool(e.any()) for e in ended)
+    assert seen[-1] is None  # the bootstrap value's draw is outside the stream: it holds nothing
+
+
+@pytest.mark.parametrize("layout", ["generic", "two-stage"])
+@pytest.mark.parametrize("name", ["routed-ppo", "routed-reinforce", "hierarchical"])
+def test_per_episode_routed_policies_train_with_finite_losses_and_exact_first_ratio(name, layout):
+    seed_everything(1)
+    policy = _policy(name, ARMS_INTERFACE, per="episode", layout=layout, epsilon=0.1)
+    ppo = _ppo(policy)
+    rollout, _, _ = ppo.collect(ppo.envs.reset(0))
+    assert bool(rollout.replay[DRAWN][0].all()) and not bool(rollout.replay[DRAWN][1:].any())  # 16 < 50 steps
+    policy.train()
+    step = rollout.flatten()[: ppo.minibatch_size]
+    _, stats = ppo._losses(step)
+    assert float(stats.log_ratio.abs().max()) <= 2e-6
+    for record in ppo.train():
+        assert all(math.isfinite(record[k]) for k in ("policy_loss", "value_loss", "approx_kl")), record
+
+
+# -- the two-stage layout --------------------------------------------------------------------
+
+
+def test_two_stage_stages_read_what_the_modular_policy_reads():
+    policy = _policy("routed-ppo", ARMS_INTERFACE, layout="two-stage", modules=5)
+    task_stage, robot_stage = (layer.bank for layer in policy.trunk.layers)
+    assert isinstance(policy, TwoStageRoutedPolicy) and len(policy.trunk.layers) == 2
+    assert (task_stage.in_features, task_stage.out_features) == (SPEC.task_width, 2)
+    assert (robot_stage.in_features, robot_stage.out_features) == (2 + SPEC.robot_width, SPEC.action_width)
+    assert policy.banks() == {} and set(policy.routed_banks()) == {"layer0", "layer1"}
+    obs = _obs(4)
+    replay = policy.draw(obs)
+    assert replay[MASKS].shape == (4, 2) and replay[ROUTING].shape == (4, 2)
+    policy.eval()
+    moved = ObsBatch(obs.robot + 1.0, obs.task, obs.robot_ids, obs.task_ids)
+    a, b = policy.trunk_forward(obs, replay[ROUTING], False, masks=replay[MASKS]), \
+        policy.trunk_forward(moved, replay[ROUTING], False, masks=replay[MASKS])
+    assert not torch.equal(a[0], b[0])  # the robot stage reads the robot observation
+    with pytest.raises(ValueError, match="consistency"):
+        _policy("routed-ppo", InterfaceConfig(width=2, dropout=0.2, mode="consistency", noise="bernoulli"),
+                layout="two-stage")
+
+
+class StageBandit:
+    """Two contexts, (robot 0, task 0) and (robot 1, task 1); reward = share of stages whose module is the
+    context's target; the action does not matter."""
+
+    spec = SuiteSpec(("A", "B"), ("X", "Y"), {"A": 1, "B": 1}, {"X": 1, "Y": 1}, {"A": 1, "B": 1}, False)
+    targets = torch.tensor([[0, 1], [3, 2]])
+
+    def obs(self, n: int) -> ObsBatch:
+        ids = torch.arange(2).repeat_interleave(n // 2)
+        return ObsBatch(torch.zeros(n, 1), torch.zeros(n, 1), ids, ids)
+
+    @torch.no_grad()
+    def rollout(self, policy: RoutedPolicy, n: int) -> Rollout:
+        obs = self.obs(n)
+        replay = policy.draw(obs)
+        dist = policy.distribution(obs, replay)
+        action = dist.sample()
+        reward = (replay[ROUTING] == self.targets[obs.robot_ids]).float().mean(1)
+        first = lambda t: t.unsqueeze(0)  # noqa: E731  ([T = 1, N] as `collect` gives)
+        return Rollout(ObsBatch.stack([obs]), {k: first(v) for k, v in replay.items()}, first(action),
+                       first(dist.log_prob(action)), first(dist.value), first(reward - dist.value), first(reward))
+
+
+@pytest.mark.parametrize("trainer", ["ppo", "reinforce"])
+def test_two_stage_routers_find_the_known_routing_of_a_bandit(trainer):
+    seed_everything(0)
+    bandit, n = StageBandit(), 64
+    config = RoutingConfig(layout="two-stage", modules=4, embedding_dim=4, per="pair", router_lr_scale=5.0,
+                           reinforce=ReinforceConfig(coef=1.0))
+    policy = TwoStageRoutedPolicy(bandit.spec, config, "flat", trainer, f"routed-{trainer}")
+    envs_stub = SimpleNamespace(size=n, device=torch.device("cpu"), pair_of_row=lambda: [("A", "X")] * n)
+    ppo = PPO(policy, envs_stub, PPOConfig(num_envs=n, num_steps=1, num_minibatches=1, update_epochs=4,
+                                           learning_rate=3e-3, total_timesteps=10**6, anneal_lr=False),
+              None, progress=False)
+    for _ in range(30):
+        ppo.learn(bandit.rollout(policy, n))
+    policy.eval()
+    greedy = torch.cat([r.indices for r in policy.routing(bandit.obs(2))], 1)
+    assert torch.equal(greedy, bandit.targets), greedy
+
+
+@pytest.mark.parametrize("name", ["routed-ppo", "soft-modular"])
+def test_two_stage_save_load_and_zero_shot_from_the_files(name, tmp_path):
+    seed_everything(4)
+    policy = _policy(name, ARMS_INTERFACE, layout="two-stage")
+    _ppo(policy, updates=1).train()
+    paths = save_routed(policy, tmp_path / "modules", "arms")
+    assert {tmp_path / "modules" / "layer1" / "module3.pt", tmp_path / "modules" / "critic" / "critic.pt"} <= set(paths)
+    loaded = load_routed(tmp_path / "modules", suite="arms")
+    assert isinstance(loaded, TwoStageRoutedPolicy) and loaded.interface == policy.interface
+    obs = _obs(8)
+    policy.eval(), loaded.eval()
+    a, b = policy.distribution(obs, {}), loaded.distribution(obs, {})
+    torch.testing.assert_close(a.mean, b.mean)
+    torch.testing.assert_close(a.value, b.value)
+    torch.testing.assert_close(a.log_std, b.log_std)
+    zero_shot = load_script("zero_shot")
+    records = zero_shot.main(zero_shot.ZeroShotArgs(pairs=("Arm2:ReachRed", "Arm4:Push"), modules=tmp_path / "modules",
+                                                    episodes=3))
+    assert [(r["robot"], r["task"], r["policy"]) for r in records] == [("Arm2", "ReachRed", name), ("Arm4", "Push", name)]
+    assert all(0.0 <= r["success_rate"] <= 1.0 for r in records)
+    with pytest.raises(ValueError, match="--modules DIR"):
+        zero_shot.main(zero_shot.ZeroShotArgs(pairs=("Arm2:ReachRed",), robots_from=tmp_path / "modules",
+                                              tasks_from=tmp_path))
