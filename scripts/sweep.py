@@ -69,6 +69,8 @@ class SweepConfig:
     """bootstrap resamples per interval"""
     progress: bool = True
     """show a progress bar over cells (and PPO's, with one worker)"""
+    monolithic_hidden: tuple[int, ...] = (128, 128)
+    """monolithic: hidden layer sizes (e.g. 200 200 to match the modular policy's parameters on arms6)"""
     interface: InterfaceConfig = field(default_factory=InterfaceConfig)
     """modular: the task→robot interface (unset: the suite's preset, docs/interface.md)"""
     ppo: PPOConfig = field(default_factory=lambda: PPOConfig(total_timesteps=4_000_000))
@@ -112,7 +114,8 @@ def plan(cfg: SweepConfig) -> tuple[list[ExperimentConfig], dict[str, str]]:
                 suite=cfg.suite, policy=cfg.policy, holdout_fraction=fraction, split_seed=split_seed,
                 seeds=cfg.seeds, out=out, resume=cfg.resume and (out / "config.json").exists(),
                 workers=1, threads=cfg.threads, progress=cfg.progress and cfg.workers == 1,
-                interface=cfg.interface, eval=EvalConfig(episodes=cfg.episodes, random_baseline=cfg.random_baseline),
+                interface=cfg.interface, monolithic_hidden=cfg.monolithic_hidden,
+                eval=EvalConfig(episodes=cfg.episodes, random_baseline=cfg.random_baseline),
                 ppo=cfg.ppo))
     if not cells:
         raise ValueError(f"no fraction of {list(cfg.fractions)} can be held out on {cfg.suite}: "

@@ -83,6 +83,8 @@ class ExperimentConfig:
     """show progress bars"""
     capture_video: bool = False
     """record one evaluation episode per pair as a video under --out/videos (needs modrl[video])"""
+    monolithic_hidden: tuple[int, ...] = (128, 128)
+    """monolithic: hidden layer sizes (e.g. 200 200 to match the modular policy's parameters on arms6)"""
     hyper_banks: tuple[Literal["robot", "task"], ...] = ()
     """modular: roles whose modules are generated from a shared base and a code per module"""
     interface: InterfaceConfig = field(default_factory=InterfaceConfig)
@@ -102,6 +104,8 @@ class ExperimentConfig:
             POLICIES.check(policy)
         if not self.seeds:
             raise ValueError("give at least one seed")
+        if not self.monolithic_hidden or min(self.monolithic_hidden) < 1:
+            raise ValueError(f"--monolithic-hidden needs one or more layer sizes >= 1, got {list(self.monolithic_hidden)}")
         if self.workers < 1 or self.threads < 1:
             raise ValueError(f"workers and threads must be >= 1, got {self.workers}, {self.threads}")
         self.splits()  # bad pair names fail here, not after a training run

@@ -29,6 +29,7 @@ policies of `agents.routing` register on the first lookup)."""
 ROLES = ("robot", "task")
 TASK_HIDDEN = (64,)
 ROBOT_HIDDEN = (64, 64)
+MONOLITHIC_HIDDEN = (128, 128)
 MASKS = "interface_masks"  # the replay key of interface dropout masks
 
 
@@ -147,10 +148,11 @@ class ModularPolicy(nn.Module):
 class MonolithicPolicy(nn.Module):
     """One network for all pairs: input = padded robot and task observations + one-hot robot and task ids."""
 
-    def __init__(self, spec: SuiteSpec, hidden: tuple[int, ...] = (128, 128)) -> None:
+    def __init__(self, spec: SuiteSpec, hidden: tuple[int, ...] = MONOLITHIC_HIDDEN) -> None:
         super().__init__()
         self.spec = spec
         width = spec.robot_width + spec.task_width + len(spec.robots) + len(spec.tasks)
+        self.hidden = tuple(hidden)
         self.net = ActorCriticModule(0, 0, width, spec.action_width, 1, hidden=list(hidden), log_std=not spec.discrete)
         self.register_buffer("action_masks", spec.action_masks().float(), persistent=False)
 
@@ -176,7 +178,8 @@ class MonolithicPolicy(nn.Module):
         return out[:, :-1], out[:, -1]
 
     def describe(self) -> dict[str, Any]:
-        return {}
+        """The hidden sizes when they are not the default (records of other sizes are never pooled)."""
+        return {} if self.hidden == MONOLITHIC_HIDDEN else {"monolithic_hidden": list(self.hidden)}
 
 
 @POLICIES.register("modular")
@@ -187,5 +190,5 @@ def modular(spec: SuiteSpec, cfg: Any) -> ModularPolicy:
 
 @POLICIES.register("monolithic")
 def monolithic(spec: SuiteSpec, cfg: Any) -> MonolithicPolicy:
-    """One network for every pair (the baseline)."""
-    return MonolithicPolicy(spec)
+    """One network for every pair (the baseline), of hidden sizes `cfg.monolithic_hidden` (128, 128 unset)."""
+    return MonolithicPolicy(spec, tuple(getattr(cfg, "monolithic_hidden", None) or MONOLITHIC_HIDDEN))

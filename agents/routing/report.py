@@ -15,6 +15,7 @@ import argparse
 import json
 import math
 from pathlib import Path
+from types import SimpleNamespace
 
 import numpy as np
 import torch
@@ -23,6 +24,7 @@ import envs
 from agents.common.multipair import MultiPairEnv
 from agents.common.spec import SuiteSpec
 from agents.rl.experiment import ExperimentConfig
+from agents.rl.interface import InterfaceConfig
 from agents.rl.policies import POLICIES
 from agents.common.routing_config import HierarchicalConfig, ReinforceConfig, RoutingConfig
 from agents.routing.files import save_routed
@@ -132,7 +134,8 @@ def load_run(run_dir: str | Path) -> tuple[RoutedPolicy, dict]:
     settings = RoutingConfig(**routing | {"reinforce": ReinforceConfig(**routing["reinforce"]),
                                           "hierarchical": HierarchicalConfig(**routing["hierarchical"])}) \
         if routing else RoutingConfig()
-    policy = POLICIES.get(run_dir.parent.name).build(spec, type("Cfg", (), {"routing": settings}))
+    interface = InterfaceConfig(**config["interface"]) if config.get("interface") else None
+    policy = POLICIES.get(run_dir.parent.name).build(spec, SimpleNamespace(routing=settings, interface=interface))
     if not isinstance(policy, RoutedPolicy):
         raise ValueError(f"{run_dir} is a {run_dir.parent.name!r} run, not a routed policy")
     state = torch.load(run_dir / "checkpoint.pt", map_location="cpu", weights_only=True)
@@ -149,7 +152,8 @@ def main(argv: list[str] | None = None) -> dict:
     policy, config = load_run(args.run)
     suite = envs.get_suite(config["suite"])
     splits = ExperimentConfig(suite=config["suite"], holdout=tuple(config.get("holdout", ())),
-                              pairs=tuple(config.get("pairs", ())), out=None).splits()
+                              pairs=tuple(config.get("pairs", ())), holdout_fraction=config.get("holdout_fraction"),
+                              split_seed=config.get("split_seed", 0), out=None).splits()
     pairs = splits["train"] + splits["holdout"]
     save_routed(policy, args.run / "routed", config["suite"])
     report = routing_report(policy, suite, pairs, splits["holdout"], args.episodes, args.steps)

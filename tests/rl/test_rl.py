@@ -443,6 +443,7 @@ BAD_CONFIGURATIONS = [
     (lambda: ExperimentConfig(interface=InterfaceConfig(noise="uniform")), "interface noise"),
     (lambda: ExperimentConfig(interface=InterfaceConfig(dropout=1.0)), "interface dropout"),
     (lambda: ExperimentConfig(eval=EvalConfig(episodes=0)), "eval.episodes"),
+    (lambda: ExperimentConfig(monolithic_hidden=(128, 0)), "monolithic-hidden"),
 ]
 
 
@@ -521,3 +522,13 @@ def test_capture_video_records_one_video_per_pair_marking_held_out_ones(tmp_path
     assert len(videos) == 4 and [v for v in videos if "heldout" in v] == ["Arm3-Push-heldout-episode-0.mp4"]
     with pytest.raises(ValueError, match="needs an --out"):
         ExperimentConfig(capture_video=True, out=None)
+
+
+def test_monolithic_width_is_a_setting_carried_by_its_records():
+    """`--monolithic-hidden` sizes the baseline (to match the modular policy's parameters); a record of
+    another width says so, the default width adds nothing (older records stay comparable)."""
+    spec = SuiteSpec.from_suite(envs.ARMS)
+    wide = POLICIES.get("monolithic").build(spec, ExperimentConfig(monolithic_hidden=(40, 30), out=None))
+    assert [tuple(p.shape) for n, p in wide.net.named_parameters() if "hidden0_weight" in n] == [(2, 40, 30)]
+    assert wide.describe() == {"monolithic_hidden": [40, 30]}
+    assert POLICIES.get("monolithic").build(spec, ExperimentConfig(out=None)).describe() == {}
