@@ -62,6 +62,8 @@ class RoutingConfig:
     """pair: routing from the two embeddings only (sampled each step while training, one path per pair
     in evaluation); episode: from the embeddings, one path per env copy sampled when its episode
     starts and held to its end; step: also from each layer's input (state-conditioned)"""
+    top_k: int = 2
+    """routed-topk: modules per row (weighted by a softmax over their scores)"""
     epsilon: float = 0.0
     """epsilon-greedy: share of routing choices drawn uniformly while acting"""
     router_lr_scale: float = 1.0
@@ -76,7 +78,7 @@ class RoutingConfig:
     hierarchical: HierarchicalConfig = field(default_factory=HierarchicalConfig)
 
     def __post_init__(self) -> None:
-        for name in ("layers", "hidden", "head_hidden", "embedding_dim"):
+        for name in ("layers", "hidden", "head_hidden", "embedding_dim", "top_k"):
             if getattr(self, name) < 1:
                 raise ValueError(f"--routing.{name.replace('_', '-')} must be >= 1, got {getattr(self, name)}")
         if self.modules < 2:

@@ -10,5 +10,7 @@ POLICIES.register("routed-ppo", RoutingConfig)(build("routed-ppo", "flat", "ppo"
 POLICIES.register("routed-reinforce", RoutingConfig)(build("routed-reinforce", "flat", "reinforce"))
 POLICIES.register("soft-modular", RoutingConfig)(build("soft-modular", "soft", "gradient"))
 POLICIES.register("hierarchical", RoutingConfig)(build("hierarchical", "hierarchical"))
+POLICIES.register("routed-gumbel", RoutingConfig)(build("routed-gumbel", "gumbel", "gradient"))
+POLICIES.register("routed-topk", RoutingConfig)(build("routed-topk", "topk", "gradient"))
 
 __all__ = ["HierarchicalConfig", "ROUTING", "ReinforceConfig", "RoutedDist", "RoutedPolicy", "RoutingConfig"]

@@ -15,7 +15,11 @@ How the routers choose and learn (`router` × `trainer`):
       routers learn by REINFORCE on the step's advantage minus a per-pair running mean
       (Rosenbaum et al., 2018);
   soft routing, "gradient": softmax weights every step, learned end to end through PPO's loss
-      (soft modularization, Yang et al., 2020).
+      (soft modularization, Yang et al., 2020);
+  gumbel, "gradient": hard choices sampled and replayed as above, learned end to end by the
+      straight-through estimator (the chosen module's weight is 1 forward, its probability's
+      gradient backward);
+  topk, "gradient": the k best-scored modules, softmax-weighted, learned end to end (no sampling).
 """
 
 from __future__ import annotations
@@ -32,7 +36,8 @@ from agents.common.spec import ObsBatch, SuiteSpec
 from agents.rl.policies import MASKS
 from agents.common.routing_config import RoutingConfig
 from agents.routing.routers import (
-    FactoredHierarchicalRouter, FactoredRouter, MetadataEmbedding, SoftFactoredRouter, hard_routing, sample,
+    FactoredHierarchicalRouter, FactoredRouter, MetadataEmbedding, SoftFactoredRouter, TopKFactoredRouter,
+    hard_routing, sample, straight_through,
 )
 from modrl import MLP, FixedRouter, ModuleBank, RewardBaseline, RoutedLayer, RoutedNetwork, Routing, Sequential
 from modrl import WeightedSum
@@ -41,8 +46,10 @@ from modrl.bank import SLICED_ROWS
 
 ROUTING = "routing"  # the replay key of the sampled choices: [B, layers] module indices
 DRAWN = "drawn"  # per-episode routing: [B] bool, the rows that drew their path at this step
-ROUTERS = ("flat", "hierarchical", "soft")
-TRAINERS = {"flat": ("ppo", "reinforce"), "hierarchical": ("ppo", "reinforce"), "soft": ("gradient",)}
+ROUTERS = ("flat", "hierarchical", "soft", "gumbel", "topk")
+TRAINERS = {"flat": ("ppo", "reinforce"), "hierarchical": ("ppo", "reinforce"), "soft": ("gradient",),
+            "gumbel": ("gradient",), "topk": ("gradient",)}
+SAMPLED = ("flat", "hierarchical", "gumbel")  # routers whose choices are sampled in `draw` and replayed
 
 
 class RoutedDist(ActionDist):
@@ -71,12 +78,12 @@ class RoutedPolicy(nn.Module):
             raise ValueError(f"{router} routing trains by {list(TRAINERS[router])}, not {trainer!r}")
         self.spec, self.config = spec, config or RoutingConfig()
         self.router_kind, self.trainer, self.name = router, trainer, name
-        self.hard = router != "soft"
+        self.hard = router in SAMPLED
         groups = self.config.hierarchical.groups
         if router == "hierarchical" and self.config.modules % groups:
             raise ValueError(f"--routing.hierarchical.groups {groups} must divide --routing.modules {self.config.modules}")
         if not self.hard and self.config.per == "episode":
-            raise ValueError("soft routing samples no path to hold for an episode: use --routing.per pair or step")
+            raise ValueError(f"{router} routing samples no path to hold for an episode: use --routing.per pair or step")
         cfg = self.config
         self.embedding = MetadataEmbedding(len(spec.robots), len(spec.tasks), cfg.embedding_dim, cfg.combine,
                                            cfg.router_lr_scale)
@@ -103,7 +110,8 @@ class RoutedPolicy(nn.Module):
         """A routed layer over `bank` (orthogonal init, sliced grouped dispatch) with a router of this policy's kind."""
         bank.slice_from = SLICED_ROWS  # per-step routing sends whole minibatches through grouped dispatch
         _orthogonal(bank)
-        return RoutedLayer(bank, self._router(bank.in_features), Sequential() if self.hard else WeightedSum())
+        learns_from_weights = self.router_kind in ("soft", "gumbel", "topk")
+        return RoutedLayer(bank, self._router(bank.in_features), WeightedSum() if learns_from_weights else Sequential())
 
     def _router(self, width: int) -> FactoredRouter | FactoredHierarchicalRouter:
         cfg = self.config
@@ -115,6 +123,8 @@ class RoutedPolicy(nn.Module):
 
         if self.router_kind == "soft":
             return make(cfg.modules, SoftFactoredRouter)
+        if self.router_kind == "topk":
+            return TopKFactoredRouter(cfg.modules, self.embedding, reads, cfg.top_k, cfg.router_lr_scale)
         if self.router_kind == "hierarchical":
             groups = cfg.hierarchical.groups
             return FactoredHierarchicalRouter(make(groups), [make(cfg.modules // groups) for _ in range(groups)],
@@ -195,7 +205,7 @@ class RoutedPolicy(nn.Module):
         if cfg.balance_coef:
             losses["load_balance"] = cfg.balance_coef * torch.stack(
                 [balance(r, p) for r, p in zip(dist.routings, dist.probs)]).mean()
-        if not self.hard or ROUTING not in replay or (self.trainer == "ppo" and not cfg.collaboration):
+        if not self.hard or ROUTING not in replay or (self.trainer != "reinforce" and not cfg.collaboration):
             return losses
         log_probs = torch.stack([r.log_probs for r in dist.routings], 1)  # [B, L]
         # per episode, a path is one choice: only the rows that drew it score it (with the advantage there)
@@ -266,9 +276,11 @@ class RoutedPolicy(nn.Module):
                 else:
                     picked, epsilon = p.argmax(-1), 0.0
                 routing = hard_routing(p, picked, epsilon) if scored else Routing(indices=picked.unsqueeze(1))
+                if self.router_kind == "gumbel":
+                    routing.weights = straight_through(p, picked)
             else:
                 routing = layer.router.route(reads, meta, context)
-                p = routing.weights
+                p = routing.dense_weights(self.config.modules)
             h, _ = layer(h, routing=routing)
             h = self.between(i, h, obs, masks)
             routings.append(routing), probs.append(p)
@@ -311,7 +323,7 @@ def balance(routing: Routing, probs: Tensor) -> Tensor:
         probs = probs.exp()  # hard routing keeps log-probabilities
         share = torch.bincount(routing.indices[:, 0], minlength=m).to(probs) / probs.shape[0]
     else:
-        share = routing.weights.mean(0).detach()
+        share = routing.dense_weights(m).mean(0).detach()
     return m * (share * probs.mean(0)).sum()
 
 

@@ -139,6 +139,30 @@ class SoftFactoredRouter(FactoredRouter):
         return Routing(weights=torch.softmax(logits, -1), entropy=entropy_of(logits))
 
 
+class TopKFactoredRouter(SoftFactoredRouter):
+    """The `k` best-scored modules per row, weighted by a softmax over their scores (others 0), so
+    only k modules run; deterministic, learned end to end through the weights."""
+
+    def __init__(self, num_modules: int, embedding: MetadataEmbedding, in_features: int = 0, k: int = 2,
+                 scale: float = 1.0) -> None:
+        super().__init__(num_modules, embedding, in_features, "add", 0.0, scale)
+        if not 1 <= k <= num_modules:
+            raise ValueError(f"top-k routing needs 1 <= k <= {num_modules} modules, got k = {k}")
+        self.k = k
+
+    def route(self, x: Tensor | None, meta: Tensor, context: Tensor | None = None) -> Routing:
+        logits = self.logits(x, meta, context)
+        top, indices = logits.topk(self.k, -1)
+        return Routing(indices=indices, weights=torch.softmax(top, -1), entropy=entropy_of(logits))
+
+
+def straight_through(log_probs: Tensor, indices: Tensor) -> Tensor:
+    """[B, 1] weights of the chosen modules: 1 forward, the gradient of their probability backward
+    (Gumbel straight-through on a replayed choice)."""
+    chosen = log_probs.gather(1, indices.unsqueeze(1)).exp()
+    return chosen + (1.0 - chosen).detach()
+
+
 class FactoredHierarchicalRouter(HierarchicalRouter):
     """The core's `HierarchicalRouter` over factored routers, with joint log-probabilities:
     log p(module g·S + w) = log p_upper(g) + log p_lower_g(w), so sampling, replaying and ε-greedy

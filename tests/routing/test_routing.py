@@ -21,7 +21,7 @@ from agents.routing.files import load_routed, save_routed
 from agents.routing.report import factorisation, heatmap, routing_report
 from agents.routing.routers import FactoredRouter, MetadataEmbedding, behaviour_log_prob
 
-ROUTED = ("routed-ppo", "routed-reinforce", "soft-modular", "hierarchical")
+ROUTED = ("routed-ppo", "routed-reinforce", "soft-modular", "hierarchical", "routed-gumbel", "routed-topk")
 PAIRS = [("Arm2", "ReachBlue"), ("Arm3", "ReachRed")]  # (Arm2, ReachRed) held out: each factor trained elsewhere
 SMALL = dict(layers=3, modules=4, hidden=16, head_hidden=16, embedding_dim=8)
 TINY = dict(num_envs=4, num_steps=16, num_minibatches=2, update_epochs=2, checkpoint_every=100)
@@ -70,7 +70,10 @@ def test_each_routed_policy_trains_end_to_end(name, per):
     assert dist.mean.shape == (6, SPEC.action_width) and dist.value.shape == (6,)
     assert (dist.choice_log_prob is not None) == (policy.trainer == "ppo")
     for routing in dist.routings:
-        if routing.is_hard:
+        if policy.router_kind == "topk":  # the 2 best modules, softmax-weighted
+            assert routing.indices.shape == (6, 2)
+            torch.testing.assert_close(routing.weights.sum(1), torch.ones(6))
+        elif routing.is_hard:
             assert routing.indices.shape == (6, 1) and routing.log_probs.shape == (6,)
         else:
             torch.testing.assert_close(routing.weights.sum(1), torch.ones(6))
@@ -269,3 +272,25 @@ def test_bench_routed_policy_reports_the_ratio(script, tmp_path):
                                 ppo=PPOConfig(num_envs=2, num_steps=8, num_minibatches=2, update_epochs=1)))
     assert out["routed_sps"] > 0 and out["modular_sps"] > 0 and out["routed_over_modular"] > 0
     assert (tmp_path / "b.json").exists()
+
+
+def test_gumbel_straight_through_is_one_forward_and_reaches_the_routers_backward():
+    policy = _policy("routed-gumbel")
+    obs = _obs(8, 1, 0)
+    replay = policy.draw(obs)
+    dist = policy.distribution(obs, replay)
+    for routing in dist.routings:
+        torch.testing.assert_close(routing.weights, torch.ones(8, 1))
+    assert dist.choice_log_prob is None and policy.aux_losses(obs, dist, replay, torch.ones(8)) == {}
+    dist.mean.sum().backward()  # no routing loss: only the straight-through weights carry a gradient
+    assert all(p.grad is not None and bool(p.grad.abs().sum() > 0) for p in policy.trunk.layers[0].router.head.parameters())
+
+
+def test_topk_routes_each_row_to_its_k_best_scored_modules():
+    policy = _policy("routed-topk", top_k=3)
+    obs = _obs(5, 0, 2)
+    routing = policy.distribution(obs, {}).routings[0]
+    logits = policy.trunk.layers[0].router.logits(torch.cat([obs.robot, obs.task], -1), policy.meta(obs))
+    assert torch.equal(routing.indices, logits.topk(3, -1).indices)
+    with pytest.raises(ValueError, match="1 <= k <= 4"):
+        _policy("routed-topk", top_k=5)
