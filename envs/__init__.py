@@ -1,17 +1,19 @@
 """Robot x task gymnasium environments. Importing this registers every id.
 
-Three suites: `ARMS` (planar arms, continuous control, after Devin et al.,
+Four suites: `ARMS` (planar arms, continuous control, after Devin et al.,
 2017), `ARMS6` (six arms that differ in more than their links x six
-end-effector tasks) and `GRID` (MiniGrid embodiments, after Mendez et al.,
-2022). Ids are `modrl/{Robot}-{Task}-v1`, `modrl/Arms6-{Robot}-{Task}-v0` and
-`modrl/Grid-{Robot}-{Task}-v0`. Never imports torch.
+end-effector tasks), `GRID` (MiniGrid embodiments, after Mendez et al.,
+2022) and `GRID6` (six MiniGrid bodies that differ in how they move x seven
+missions). Ids are `modrl/{Robot}-{Task}-v1`, `modrl/Arms6-{Robot}-{Task}-v0`,
+`modrl/Grid-{Robot}-{Task}-v0` and `modrl/Grid6-{Robot}-{Task}-v0`. Never
+imports torch.
 """
 
 from __future__ import annotations
 
 import gymnasium as gym
 
-from envs import arms, grid
+from envs import arms, grid, grid6
 from envs.arms import ArmEnv, Arms6Env, Arms6VectorEnv, ArmVectorEnv, scripted_action
 from envs.suite import Suite
 
@@ -29,22 +31,31 @@ ARMS6 = Suite(
     action_spaces={r: arms.action_space(r, "arms6") for r in arms.ARMS6_ROBOTS},
     id_format="modrl/Arms6-{robot}-{task}-v0",  # its own name: a v2 of the arms ids would mark every v1 id out of date
 )
+_GRID_VEC_KWARGS = {
+    "vectorization_mode": "sync",
+    "vector_kwargs": {"autoreset_mode": gym.vector.AutoresetMode.SAME_STEP},
+}
 GRID = Suite(
     "grid",
     robot_obs_dims={r: grid.ROBOT_OBS_DIM for r in grid.ROBOTS},
     task_obs_dims={t: grid.TASK_OBS_DIM for t in grid.TASKS},
     action_spaces={r: grid.action_space(r) for r in grid.ROBOTS},
     id_format="modrl/Grid-{robot}-{task}-v0",
-    make_vec_kwargs={
-        "vectorization_mode": "sync",
-        "vector_kwargs": {"autoreset_mode": gym.vector.AutoresetMode.SAME_STEP},
-    },
+    make_vec_kwargs=_GRID_VEC_KWARGS,
 )
-SUITES: dict[str, Suite] = {"arms": ARMS, "arms6": ARMS6, "grid": GRID}
+GRID6 = Suite(
+    "grid6",
+    robot_obs_dims={r: grid6.robot_obs_dim(r) for r in grid6.ROBOTS},
+    task_obs_dims={t: grid6.task_obs_dim(t) for t in grid6.TASKS},
+    action_spaces={r: grid6.action_space(r) for r in grid6.ROBOTS},
+    id_format="modrl/Grid6-{robot}-{task}-v0",
+    make_vec_kwargs=_GRID_VEC_KWARGS,
+)
+SUITES: dict[str, Suite] = {"arms": ARMS, "arms6": ARMS6, "grid": GRID, "grid6": GRID6}
 
 
 def get_suite(name: str) -> Suite:
-    """The suite called `name` ("arms", "arms6" or "grid")."""
+    """The suite called `name` ("arms", "arms6", "grid" or "grid6")."""
     if name not in SUITES:
         raise ValueError(f"unknown suite {name!r}; valid suites: {sorted(SUITES)}")
     return SUITES[name]
@@ -64,18 +75,21 @@ def _register() -> None:
                     max_episode_steps=max_steps[task],
                     kwargs={"robot": robot, "task": task},
                 )
-    for robot, task in GRID.pairs():
-        env_id = GRID.env_id(robot, task)
-        if env_id not in gym.registry:
-            gym.register(
-                id=env_id,
-                entry_point="envs.grid:make_grid_env",
-                max_episode_steps=grid.MAX_EPISODE_STEPS[task],
-                kwargs={"robot": robot, "task": task, "max_steps": grid.MAX_EPISODE_STEPS[task]},
-            )
+    grid_suites = ((GRID, "envs.grid:make_grid_env", grid.MAX_EPISODE_STEPS),
+                   (GRID6, "envs.grid6:make_grid6_env", grid6.MAX_EPISODE_STEPS))
+    for suite, make, max_steps in grid_suites:
+        for robot, task in suite.pairs():
+            env_id = suite.env_id(robot, task)
+            if env_id not in gym.registry:
+                gym.register(
+                    id=env_id,
+                    entry_point=make,
+                    max_episode_steps=max_steps[task],
+                    kwargs={"robot": robot, "task": task, "max_steps": max_steps[task]},
+                )
 
 
 _register()
 
-__all__ = ["ARMS", "ARMS6", "GRID", "SUITES", "Suite", "get_suite", "ArmEnv", "ArmVectorEnv", "Arms6Env", "Arms6VectorEnv",
-           "scripted_action"]
+__all__ = ["ARMS", "ARMS6", "GRID", "GRID6", "SUITES", "Suite", "get_suite", "ArmEnv", "ArmVectorEnv", "Arms6Env",
+           "Arms6VectorEnv", "scripted_action"]

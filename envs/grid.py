@@ -254,6 +254,14 @@ class DoorTask(GridTask):
 TASKS: dict[str, type[GridTask]] = {"Goal": GoalTask, "Key": KeyTask, "Door": DoorTask, "Ball": BallTask}
 
 
+def decode_task_obs(task: np.ndarray) -> tuple[np.ndarray, tuple[int, int]]:
+    """The grid's (type, colour, state) indices per cell, indexed [x, y], and the agent's cell,
+    read back from a `task` observation (the inverse of `GridTask.gen_obs`)."""
+    cells = np.rint(task[: SIZE * SIZE * 3].reshape(SIZE, SIZE, 3) * _CELL_SCALE).astype(np.int64)
+    x, y = np.rint(task[SIZE * SIZE * 3: SIZE * SIZE * 3 + 2] * (SIZE - 1)).astype(np.int64)
+    return cells, (int(x), int(y))
+
+
 def make_grid_env(robot: str = "Ego", task: str = "Goal", max_steps: int | None = None,
                   render_mode: str | None = None) -> gym.Env:
     """The (robot, task) env: a task env inside its robot's action wrapper."""

@@ -42,7 +42,7 @@ SETTINGS = "sweep_config.json"  # marks a folder as a sweep's
 @dataclass
 class SweepConfig:
     suite: str = "arms6"
-    """robot x task suite: arms6, arms or grid"""
+    """robot x task suite: arms6, arms, grid or grid6"""
     policy: tuple[str, ...] = ("modular", "monolithic")
     """policies to train, by registered name"""
     fractions: tuple[float, ...] = (0.25, 0.5, 0.75)

@@ -53,7 +53,7 @@ class EvalConfig:
 @dataclass
 class ExperimentConfig:
     suite: str = "arms"
-    """robot x task suite: arms or grid"""
+    """robot x task suite: arms, arms6, grid or grid6"""
     policy: tuple[str, ...] = ("modular",)
     """policies to train, by registered name: modular and/or monolithic (the baseline)"""
     holdout: tuple[str, ...] = ()

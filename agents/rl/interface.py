@@ -60,6 +60,7 @@ GENERIC = InterfaceConfig(width=16, dropout=0.0, mode="consistency", noise="bern
 SUITE_PRESETS = {
     "arms": InterfaceConfig(width=2, dropout=0.2, mode="replay", noise="gaussian"),
     "grid": InterfaceConfig(width=16, dropout=0.2, mode="update", noise="bernoulli"),
+    "grid6": InterfaceConfig(width=16, dropout=0.2, mode="update", noise="bernoulli"),
 }
 
 
