@@ -3,6 +3,7 @@
     python scripts/evolve.py pathnet --suite digits --seeds 0 1 2 3 4 --workers 2 --out runs/pathnet
     python scripts/evolve.py pathnet --suite arms --seeds 0 --out runs/pathnet-arms
     python scripts/evolve.py munet --suite digits --seeds 0 --out runs/munet
+    python scripts/evolve.py munet --suite arms --pairs Arm2:ReachRed Arm3:Push --out runs/munet-arms
     python scripts/evolve.py pathnet --out runs/pathnet --resume      # continue a killed run
 
 The first argument picks the strategy; `--suite` picks the problem and the preset the other
@@ -28,8 +29,8 @@ from agents.common.files import write_atomically
 from agents.common.parallel import JobPool, init_ray, run_jobs
 from agents.evolution import EVOLUTION
 from agents.evolution.experiment import (
-    SUITES, MuNetRun, PathNetRun, RunConfig, plot_munet, plot_pathnet, run_munet_seed, run_pathnet_seed,
-    summarise_munet, summarise_pathnet,
+    RL_SEQUENCES, SUITES, MuNetRun, PathNetRun, RunConfig, plot_munet, plot_pathnet, run_munet_seed,
+    run_pathnet_seed, summarise_munet, summarise_pathnet, summarise_zero_shot,
 )
 from agents.evolution.munet import MuNetConfig
 from agents.evolution.pathnet import MODES, PathNetConfig
@@ -38,7 +39,7 @@ from agents.evolution.pathnet import MODES, PathNetConfig
 @dataclass
 class Common:
     suite: Literal["digits", "arms", "grid"] = "digits"
-    """problem: digits (supervised), arms or grid (RL, PathNet only)"""
+    """problem: digits (supervised), arms or grid (RL)"""
     seeds: tuple[int, ...] = (0,)
     """one search per seed (data split, initialisation, every individual's seed)"""
     out: Path | None = None
@@ -74,11 +75,16 @@ class PathNetArgs(Common):
 @dataclass
 class MuNetArgs(Common):
     digits: tuple[int, ...] = tuple(range(10))
-    """Digits-MTL tasks in order ("is this digit d?")"""
+    """digits: Digits-MTL tasks in order ("is this digit d?")"""
     train_per_task: int = 100
-    """training + validation examples per task (a quarter validates)"""
-    baseline_steps: int = 300
-    """minibatches per task for the independent and fine-tuned baselines"""
+    """digits: training + validation examples per task (a quarter validates)"""
+    pairs: tuple[str, ...] = ()
+    """RL: "Robot:Task" pairs introduced in order"""
+    zero_shot_pairs: tuple[str, ...] = ()
+    """RL: never-introduced pairs to run zero-shot; empty: every other pair of the suite"""
+    baseline_steps: int | None = 300
+    """steps per task for the independent and fine-tuned baselines (None: as many as µNet's
+    candidates on that task together)"""
     munet: MuNetConfig = field(default_factory=MuNetConfig)
 
 
@@ -89,12 +95,22 @@ def _rl_pathnet() -> PathNetConfig:
                          max_generations=30)
 
 
+def _rl_munet() -> MuNetConfig:
+    """RL at small scale: 2 linear layers of 32 units (ReLU) and a head per pair; 6 generations of 2
+    children, each trained 8 PPO updates; the baselines get µNet's updates per pair."""
+    return MuNetConfig(layers=2, width=32, capacity=24, generations=6, children=2, steps=8)
+
+
 PRESETS = {
     ("pathnet", "digits"): lambda: PathNetArgs(suite="digits", pathnet=PathNetConfig(lr=0.01, threshold=0.998,
                                                                                       max_generations=300)),
     ("pathnet", "arms"): lambda: PathNetArgs(suite="arms", checkpoint_every=5, pathnet=_rl_pathnet()),
     ("pathnet", "grid"): lambda: PathNetArgs(suite="grid", checkpoint_every=5, pathnet=_rl_pathnet()),
     ("munet", "digits"): lambda: MuNetArgs(suite="digits"),
+    ("munet", "arms"): lambda: MuNetArgs(suite="arms", pairs=RL_SEQUENCES["arms"], baseline_steps=None,
+                                         checkpoint_every=1, munet=_rl_munet()),
+    ("munet", "grid"): lambda: MuNetArgs(suite="grid", pairs=RL_SEQUENCES["grid"], baseline_steps=None,
+                                         checkpoint_every=1, munet=_rl_munet()),
 }
 FILES = ("pathnet.json", "pathnet.png", "munet.json", "munet.png")
 
@@ -109,8 +125,6 @@ def preset(method: str, argv: list[str]) -> PathNetArgs | MuNetArgs:
             suite = arg.split("=", 1)[1]
     if suite not in SUITES:
         raise ValueError(f"unknown suite {suite!r}; valid: {list(SUITES)}")
-    if (method, suite) not in PRESETS:
-        raise ValueError(f"{method} on --suite {suite} is not implemented (µNet runs on digits only)")
     return PRESETS[(method, suite)]()
 
 
@@ -145,6 +159,7 @@ def main(method: str, args: PathNetArgs | MuNetArgs) -> dict:
         seed_fn = run_pathnet_seed
     else:
         experiment = MuNetRun(suite=args.suite, digits=args.digits, train_per_task=args.train_per_task,
+                              pairs=args.pairs, zero_shot_pairs=args.zero_shot_pairs,
                               baseline_steps=args.baseline_steps, search=args.munet)
         seed_fn = run_munet_seed
     prepare_out(args)
@@ -165,6 +180,9 @@ def main(method: str, args: PathNetArgs | MuNetArgs) -> dict:
         print(format_munet(summary))
     document = {"method": method, "command": " ".join(["scripts/evolve.py", *sys.argv[1:]]),
                 "args": json.loads(json.dumps(asdict(args), default=str)), "summary": summary, "records": records}
+    if "zero_shot" in records[0]:
+        document["zero_shot"] = summarise_zero_shot(records)
+        print(format_zero_shot(document["zero_shot"]))
     if args.out is not None:
         write_atomically(args.out / f"{method}.json", json.dumps(document, indent=1))
         if method == "pathnet":
@@ -189,13 +207,35 @@ def format_pathnet(summary: dict) -> str:
 
 
 def format_munet(rows: list[dict]) -> str:
-    lines = [f"{'task':<6} {'µNet acc':>8} {'new par':>8} {'acct par':>8} {'reused':>6} {'indep acc':>9} "
-             f"{'indep par':>9} {'ft own':>7} {'ft end':>7}"]
+    """Per task (test accuracy, or RL success rate), then the means of quality and sums of parameters."""
+    width = max(6, *(len(r["task"]) for r in rows))
+    lines = [f"{'task':<{width}} {'µNet':>6} {'new par':>8} {'acct par':>8} {'reused':>6} {'steps':>6} "
+             f"{'indep':>6} {'indep par':>9} {'ft own':>7} {'ft end':>7}"]
     for r in rows:
-        lines.append(f"{r['task']:<6} {r['munet_test']:>8.3f} {r['munet_new_parameters']:>8.0f} "
+        lines.append(f"{r['task']:<{width}} {r['munet_test']:>6.3f} {r['munet_new_parameters']:>8.0f} "
                      f"{r['munet_accounted_parameters']:>8.0f} {r['munet_reused_modules']:>6.1f} "
-                     f"{r['independent_test']:>9.3f} {r['independent_parameters']:>9.0f} "
+                     f"{r['munet_steps']:>6.0f} {r['independent_test']:>6.3f} {r['independent_parameters']:>9.0f} "
                      f"{r['finetune_test_after_own']:>7.3f} {r['finetune_test_at_end']:>7.3f}")
+    mean = lambda key: sum(r[key] for r in rows) / len(rows)  # noqa: E731
+    total = lambda key: sum(r[key] for r in rows)  # noqa: E731
+    lines.append(f"{'all':<{width}} {mean('munet_test'):>6.3f} {total('munet_new_parameters'):>8.0f} {'':>8} "
+                 f"{'':>6} {total('munet_steps'):>6.0f} {mean('independent_test'):>6.3f} "
+                 f"{total('independent_parameters'):>9.0f} {mean('finetune_test_after_own'):>7.3f} "
+                 f"{mean('finetune_test_at_end'):>7.3f}")
+    return "\n".join(lines)
+
+
+def format_zero_shot(rows: list[dict]) -> str:
+    """Per never-introduced pair: the rule's path and its success, an untrained network's, and the
+    best of every introduced pair's path."""
+    width = max([4] + [len(r["pair"]) for r in rows])
+    lines = ["zero-shot on pairs never introduced (success rate)",
+             f"{'pair':<{width}} {'path of (rule)':>16} {'rule':>6} {'untrained':>9} {'best path of':>16} {'best':>6}"]
+    for r in rows:
+        best = max(r["by_source"], key=r["by_source"].get)
+        rule = "-" if r["success"] is None else f"{r['success']:.3f}"
+        lines.append(f"{r['pair']:<{width}} {r['source'] or '-':>16} {rule:>6} {r['untrained']:>9.3f} {best:>16} "
+                     f"{r['by_source'][best]:>6.3f}")
     return "\n".join(lines)
 
 

@@ -3,8 +3,9 @@
 - PathNet transfer: evolve task A, then task B three ways from the same state after A —
   "transfer" (A's best path frozen, the rest re-initialised), "independent" (everything
   re-initialised) and "finetune" (nothing frozen or re-initialised); generations to solve B.
-- µNet: the problem's tasks in order; per task test quality and parameters, beside independent
-  networks and fine-tuning of one network.
+- µNet: the problem's tasks in order (Digits-MTL tasks, or RL pairs introduced one at a time);
+  per task test quality and parameters, beside independent networks and fine-tuning of one
+  network; on RL also zero-shot success on pairs never introduced.
 
 Each seed writes checkpoints under `out/seed<N>/` (every `checkpoint_every` generations and at the
 end of each task), TensorBoard logs under `out/tb/`, and returns its JSON record.
@@ -16,21 +17,29 @@ import copy
 import random
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import torch
 
 from agents.common.files import write_atomically
 from agents.common.parallel import JobPool
+from agents.common.report import parse_pairs
 from agents.evolution import baselines
 from agents.evolution.genotype import derive_seed
 from agents.evolution.munet import MuNet, MuNetConfig
 from agents.evolution.pathnet import MODES, PathNet, PathNetConfig
 from agents.evolution.problems import DigitsPairs, DigitsSequence, Problem
 
+if TYPE_CHECKING:
+    from agents.evolution.rl import RLSequence
+
 SUITES = ("digits", "arms", "grid")
 RL_PAIRS = {"arms": ("Arm2:ReachRed", "Arm2:Push"), "grid": ("Ego:Goal", "Ego:Key")}
+RL_SEQUENCES = {"arms": ("Arm2:ReachRed", "Arm3:ReachRed", "Arm3:Push", "Arm4:ReachBlue"),
+                "grid": ("Ego:Goal", "Ego:Key", "Cardinal:Key", "Mirrored:Door")}
+"""µNet's default RL pairs, introduced in this order: new robots on known tasks, new tasks on known
+robots, and both new."""
 
 
 @dataclass
@@ -187,16 +196,51 @@ class MuNetRun:
     """Digits-MTL tasks, in order ("is this digit d?")"""
     train_per_task: int = 100
     """training + validation examples per task (a quarter validates)"""
-    baseline_steps: int = 300
-    """training minibatches per task of the independent and fine-tuned networks"""
+    pairs: tuple[str, ...] = ()
+    """RL: "Robot:Task" pairs introduced in order (empty: `RL_SEQUENCES[suite]`)"""
+    zero_shot_pairs: tuple[str, ...] = ()
+    """RL: never-introduced pairs to run zero-shot (empty: every other pair of the suite)"""
+    baseline_steps: int | None = 300
+    """training steps per task of the independent and fine-tuned networks (None: as many as all of
+    µNet's candidates on that task together)"""
     search: MuNetConfig = field(default_factory=MuNetConfig)
+
+    def __post_init__(self) -> None:
+        if self.suite not in SUITES:
+            raise ValueError(f"unknown suite {self.suite!r}; valid: {list(SUITES)}")
+        if self.suite == "digits" and (self.pairs or self.zero_shot_pairs):
+            raise ValueError("--pairs and --zero-shot-pairs are for the RL suites (arms, grid); digits takes --digits")
+        if self.baseline_steps is not None and self.baseline_steps < 1:
+            raise ValueError(f"baseline_steps must be >= 1 (or None), got {self.baseline_steps}")
+        if self.suite != "digits":  # refuse unknown or repeated pairs before any run
+            munet_problem(self, 0)
+            self.new_pairs()
+
+    def new_pairs(self) -> list[tuple[str, str]]:
+        """RL: the pairs never introduced that the run tries zero-shot."""
+        import envs
+
+        suite = envs.get_suite(self.suite)
+        introduced = parse_pairs(self.pairs or RL_SEQUENCES[self.suite])
+        if not self.zero_shot_pairs:
+            return [p for p in suite.pairs() if p not in introduced]
+        pairs = parse_pairs(self.zero_shot_pairs)
+        if len(set(pairs)) != len(pairs):
+            raise ValueError(f"zero-shot pairs must not repeat, got {list(self.zero_shot_pairs)}")
+        for robot, task in pairs:
+            suite.check(robot, task)
+            if (robot, task) in introduced:
+                raise ValueError(f"zero-shot pair {robot}:{task} is introduced (--pairs), so it is not zero-shot")
+        return pairs
 
 
 def munet_problem(experiment: MuNetRun, seed: int) -> Problem:
-    if experiment.suite != "digits":
-        raise ValueError(f"µNet runs on the digits suite only (RL lifelong µNet is not implemented), "
-                         f"got --suite {experiment.suite}")
-    return DigitsSequence(digits=experiment.digits, train_per_task=experiment.train_per_task, seed=seed)
+    """Digits-MTL (the split from `seed`), or the RL pairs in order."""
+    if experiment.suite == "digits":
+        return DigitsSequence(digits=experiment.digits, train_per_task=experiment.train_per_task, seed=seed)
+    from agents.evolution.rl import RLSequence
+
+    return RLSequence(suite=experiment.suite, pairs=experiment.pairs or RL_SEQUENCES[experiment.suite])
 
 
 def run_munet_seed(experiment: MuNetRun, run: RunConfig, seed: int, pool: JobPool | None = None) -> dict:
@@ -237,13 +281,41 @@ def run_munet_seed(experiment: MuNetRun, run: RunConfig, seed: int, pool: JobPoo
     if writer is not None:
         writer.close()
     middle = cfg.lrs[len(cfg.lrs) // 2]
-    return {
-        "seed": seed, "suite": experiment.suite, "tasks": list(problem.tasks), "munet": search.summary(),
+    summary = search.summary()
+    steps = experiment.baseline_steps or [r["training_steps"] for r in summary]
+    record = {
+        "seed": seed, "suite": experiment.suite, "tasks": list(problem.tasks), "munet": summary,
         "reference_parameters": search.reference, "curves": {str(k): v for k, v in curves.items()},
-        "total_parameters": sum(r["new_parameters"] for r in search.summary()),
-        "independent": baselines.independent(problem, cfg.layers, cfg.width, experiment.baseline_steps, middle, seed),
-        "finetune": baselines.finetune(problem, cfg.layers, cfg.width, experiment.baseline_steps, middle, seed),
+        "total_parameters": sum(r["new_parameters"] for r in summary),
+        "independent": baselines.independent(problem, cfg.layers, cfg.width, steps, middle, seed),
+        "finetune": baselines.finetune(problem, cfg.layers, cfg.width, steps, middle, seed),
     }
+    if experiment.suite != "digits":
+        record["zero_shot"] = munet_zero_shot(search, problem, experiment.new_pairs(), seed)
+    return record
+
+
+def munet_zero_shot(search: MuNet, problem: RLSequence, pairs: list[tuple[str, str]], seed: int) -> list[dict]:
+    """Per never-introduced pair: the success of every introduced pair's final path (with that pair's
+    head, under the new robot's action mask), the rule's pick (`zero_shot_source`: the latest
+    introduced pair with the same task) and an untrained network of the seed model's shape."""
+    from agents.evolution.rl import zero_shot_source
+
+    if not pairs:
+        return []
+    introduced = parse_pairs(problem.tasks)
+    run = lambda net, path: problem.success(net, path, pairs, problem.test_episodes, 30_000)  # noqa: E731
+    by_source = [run(search.net, search.path_of(t)) for t in range(len(introduced))]
+    cfg = search.config
+    untrained = run(baselines.plain_network(problem, cfg.layers, cfg.width, derive_seed(seed, 14)),
+                    baselines.plain_path(cfg.layers, 0))
+    rows = []
+    for j, pair in enumerate(pairs):
+        source = zero_shot_source(pair, introduced)
+        rows.append({"pair": ":".join(pair), "source": None if source is None else problem.tasks[source],
+                     "success": None if source is None else by_source[source][j], "untrained": untrained[j],
+                     "by_source": {problem.tasks[t]: by_source[t][j] for t in range(len(introduced))}})
+    return rows
 
 
 # -- summaries -----------------------------------------------------------------------------------
@@ -286,23 +358,42 @@ def summarise_pathnet(records: list[dict]) -> dict:
     return out
 
 
+def _mean(values: list[float]) -> float:
+    return float(np.mean(values))
+
+
 def summarise_munet(records: list[dict]) -> list[dict]:
-    """Per task, means over seeds: µNet test accuracy, new and accounted parameters, reused modules;
-    independent networks' accuracy and parameters; fine-tuning's accuracy after its own task and at the end."""
+    """Per task, means over seeds: µNet test quality (accuracy, RL: success rate), new and accounted
+    parameters, reused modules, training steps of all its candidates; independent networks' quality,
+    parameters and steps; fine-tuning's quality after its own task and at the end."""
     rows = []
     for t, name in enumerate(records[0]["tasks"]):
-        mean = lambda values: float(np.mean(values))  # noqa: E731
         rows.append({
             "task": name,
-            "munet_test": mean([r["munet"][t]["test"] for r in records]),
-            "munet_new_parameters": mean([r["munet"][t]["new_parameters"] for r in records]),
-            "munet_accounted_parameters": mean([r["munet"][t]["accounted_parameters"] for r in records]),
-            "munet_reused_modules": mean([r["munet"][t]["reused_modules"] for r in records]),
-            "independent_test": mean([r["independent"][t]["test"] for r in records]),
-            "independent_parameters": mean([r["independent"][t]["parameters"] for r in records]),
-            "finetune_test_after_own": mean([r["finetune"][t]["test_after_own"] for r in records]),
-            "finetune_test_at_end": mean([r["finetune"][t]["test_at_end"] for r in records]),
+            "munet_test": _mean([r["munet"][t]["test"] for r in records]),
+            "munet_new_parameters": _mean([r["munet"][t]["new_parameters"] for r in records]),
+            "munet_accounted_parameters": _mean([r["munet"][t]["accounted_parameters"] for r in records]),
+            "munet_reused_modules": _mean([r["munet"][t]["reused_modules"] for r in records]),
+            "munet_steps": _mean([r["munet"][t]["training_steps"] for r in records]),
+            "independent_test": _mean([r["independent"][t]["test"] for r in records]),
+            "independent_parameters": _mean([r["independent"][t]["parameters"] for r in records]),
+            "independent_steps": _mean([r["independent"][t]["steps"] for r in records]),
+            "finetune_test_after_own": _mean([r["finetune"][t]["test_after_own"] for r in records]),
+            "finetune_test_at_end": _mean([r["finetune"][t]["test_at_end"] for r in records]),
         })
+    return rows
+
+
+def summarise_zero_shot(records: list[dict]) -> list[dict]:
+    """Per never-introduced pair, means over seeds: success with the rule's path, with each
+    introduced pair's path, and of an untrained network."""
+    rows = []
+    for j, first in enumerate(records[0]["zero_shot"]):
+        pick = [r["zero_shot"][j] for r in records]
+        rows.append({"pair": first["pair"], "source": first["source"],
+                     "success": None if first["source"] is None else _mean([p["success"] for p in pick]),
+                     "untrained": _mean([p["untrained"] for p in pick]),
+                     "by_source": {k: _mean([p["by_source"][k] for p in pick]) for k in first["by_source"]}})
     return rows
 
 
@@ -351,23 +442,28 @@ def plot_pathnet(records: list[dict], path: Path, search: PathNetConfig) -> None
 
 
 def plot_munet(records: list[dict], rows: list[dict], path: Path) -> None:
-    """Test accuracy per task (µNet, independent, fine-tuning at the end) and the first seed's
-    module per slot for every task (a shared module has the same number on several tasks)."""
+    """Test quality per task (µNet, independent, fine-tuning at the end), the first seed's module
+    per slot for every task (a shared module has the same number on several tasks) and, on RL,
+    zero-shot success of every introduced pair's path on every never-introduced pair."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    fig, (ax, grid) = plt.subplots(1, 2, figsize=(12, 4))
+    rl = records[0]["suite"] != "digits"
+    panels = 3 if rl and records[0]["zero_shot"] else 2
+    fig, axes = plt.subplots(1, panels, figsize=(6 * panels, 4))
+    ax, grid = axes[0], axes[1]
     x = np.arange(len(rows))
     for k, (key, label) in enumerate((("munet_test", "µNet"), ("independent_test", "independent"),
                                        ("finetune_test_at_end", "fine-tuning (after the last task)"))):
         ax.bar(x + (k - 1) * 0.27, [r[key] for r in rows], 0.27, label=label)
     ax.set_xticks(x, [r["task"] for r in rows], rotation=45)
-    ax.set_ylim(0.4, 1.0)
-    ax.set_ylabel("test accuracy")
+    ax.set_ylim(0.0 if rl else 0.4, 1.25 if rl else 1.0)  # RL: room for the legend above the bars
+    ax.set_yticks(np.linspace(0.0 if rl else 0.4, 1.0, 6 if rl else 4))
+    ax.set_ylabel("test success rate" if rl else "test accuracy")
     ax.set_title(f"tasks in order ({len(records)} seeds)")
-    ax.legend(fontsize=8, loc="lower left")
+    ax.legend(fontsize=8, loc="upper center", ncol=3) if rl else ax.legend(fontsize=8, loc="lower left")
     first = records[0]["munet"]
     slot_names = sorted({s for r in first for s in r["path"]}, key=_slot_order)
     matrix = np.full((len(first), len(slot_names)), np.nan)
@@ -380,9 +476,32 @@ def plot_munet(records: list[dict], rows: list[dict], path: Path) -> None:
     grid.set_xticks(range(len(slot_names)), slot_names, rotation=45, fontsize=8)
     grid.set_yticks(range(len(first)), [r["name"] for r in first])
     grid.set_title(f"seed {records[0]['seed']}: module per slot (shared = same number)", fontsize=9)
+    if panels == 3:
+        _plot_zero_shot(axes[2], summarise_zero_shot(records), len(records))
     fig.tight_layout()
     fig.savefig(path, dpi=120)
     plt.close(fig)
+
+
+def _plot_zero_shot(ax, rows: list[dict], seeds: int) -> None:
+    """Success of each introduced pair's path (columns, then an untrained network) on each
+    never-introduced pair (rows); the rule's pick is boxed."""
+    from matplotlib.patches import Rectangle
+
+    sources = list(rows[0]["by_source"])
+    matrix = np.array([[r["by_source"][s] for s in sources] + [r["untrained"]] for r in rows])
+    ax.imshow(matrix, cmap="viridis", vmin=0, vmax=1, aspect="auto")
+    for i, r in enumerate(rows):
+        for j, value in enumerate(matrix[i]):
+            ax.text(j, i, f"{value:.2f}", ha="center", va="center", fontsize=7,
+                    color="black" if value > 0.5 else "white")
+        if r["source"] is not None:
+            j = sources.index(r["source"])
+            ax.add_patch(Rectangle((j - 0.5, i - 0.5), 1, 1, fill=False, edgecolor="red", linewidth=2))
+    ax.set_xticks(range(len(sources) + 1), [*sources, "untrained"], rotation=45, fontsize=8)
+    ax.set_yticks(range(len(rows)), [r["pair"] for r in rows], fontsize=8)
+    ax.set_xlabel("path of")
+    ax.set_title(f"zero-shot success ({seeds} seeds; boxed: the rule)", fontsize=9)
 
 
 def _slot_order(name: str) -> tuple:

@@ -32,8 +32,8 @@ Search per task: the population starts with the seed model (first task) or with 
 every earlier task, each with a fresh trainable head trained once. Each generation, `children`
 parents are picked (candidates in decreasing score, each accepted with probability
 0.5^(its offspring so far)), each makes one child, the children train (in parallel) for `steps`
-minibatches, and a child joins the population only if its score beats its parent's. At the end of
-the task the best model is kept and every module it uses is frozen.
+minibatches (RL: PPO updates), and a child joins the population only if its score beats its
+parent's. At the end of the task the best model is kept and every module it uses is frozen.
 """
 
 from __future__ import annotations
@@ -66,7 +66,7 @@ class MuNetConfig:
     children: int = 2
     """children per generation (they train in parallel)"""
     steps: int = 100
-    """minibatches each child (and the seed model) trains"""
+    """minibatches (RL: PPO updates) each child (and the seed model) trains"""
     lrs: tuple[float, ...] = (1e-3, 3e-3, 1e-2)
     """learning-rate list a mutation moves along (the seed model starts in the middle)"""
     adapter_widths: tuple[int, ...] = (4, 16)
@@ -146,7 +146,7 @@ def build_network(problem: Problem, config: MuNetConfig) -> RoutedNetwork:
 def _write_identity(bank: ModuleBank, m: int) -> None:
     """Module m becomes the identity: an identity `Linear`, or an adapter with zero output."""
     if bank.kind not in ("linear", "adapter"):
-        raise ValueError(f"µNet needs 'linear' layer modules (the supervised problems), got {bank.kind!r}")
+        raise ValueError(f"µNet needs 'linear' layer modules (DigitsSequence, RLSequence), got {bank.kind!r}")
     module = build_module(bank.kind, **bank.config)
     for name, p in module.named_parameters():
         p.zero_()
@@ -480,7 +480,8 @@ class MuNet:
             self.owner[s][m] = None
             self.net.layers[s].bank.freeze(m)
         self.finished[task] = {"model": best.to_dict(), "test": self.problem.evaluate(self.net, best.path, task, "test"),
-                               "new_parameters": sum(self.sizes[s] for s, _ in best.owned)}
+                               "new_parameters": sum(self.sizes[s] for s, _ in best.owned),
+                               "candidates": sum(len(r["models"]) for r in self.history)}
         self.task, self.population = None, []
         return best
 
@@ -509,7 +510,8 @@ class MuNet:
         return self.net(x, path=self.path_of(task))[0]
 
     def summary(self) -> list[dict]:
-        """Per finished task: test quality, new and accounted parameters, reused modules, mutations."""
+        """Per finished task: test quality, new and accounted parameters, reused modules, the training
+        steps of all its candidates together (what it cost), and its path."""
         rows = []
         for task, done in sorted(self.finished.items()):
             model = Model.from_dict(done["model"])
@@ -518,6 +520,7 @@ class MuNet:
             rows.append({"task": task, "name": self.problem.tasks[task], "test": done["test"],
                          "new_parameters": done["new_parameters"], "accounted_parameters": model.accounted,
                          "reused_modules": reused, "lr": self.config.lrs[model.lr],
+                         "training_steps": done["candidates"] * self.config.steps,
                          "path": {self.slots[s].name: m for s, (m,) in enumerate(model.path.choices)
                                   if not self._is_identity(s, m)}})
         return rows

@@ -2,8 +2,15 @@
 
 `PathPolicy` follows the policy contract with a constant `Path` (nothing is replayed): the padded
 robot and task observations go through the path's modules, then the task's head gives action
-parameters and a value. Modules are `actor_critic` modules (an actor part and a critic part side
-by side), so a path carries both the policy and its critic, as in PathNet's A3C.
+parameters and a value, masked to the robot's own actions.
+
+- `RLTasks` (PathNet): every module is an `actor_critic` module (an actor part and a critic part
+  side by side), so a path carries both the policy and its critic.
+- `RLSequence` (µNet): the path's hidden layers are `linear` modules with ReLU between them, one
+  feature stream that actor and critic share (as PathNet's A3C shares its path between policy and
+  value), and each pair's head is an `actor_critic` module with its own hidden layer per part.
+  One stream of non-negative features is what µNet's identity layers and residual adapters need:
+  an identity `Linear` and a zero adapter change nothing there, exactly.
 """
 
 from __future__ import annotations
@@ -43,6 +50,7 @@ class RLTasks:
     ppo: PPOConfig = field(default_factory=_tiny_ppo)
     metric: str = "success"
     eval_episodes: int = 32
+    test_episodes: int = 100
 
     activation = "identity"  # the modules end in their own activation
 
@@ -97,10 +105,48 @@ class RLTasks:
         return float(np.mean(values)) if values else 0.0  # no episode ended in the window
 
     def evaluate(self, net: RoutedNetwork, path: Path, task: int, split: str = "val") -> float:
-        policy = PathPolicy(net, self.spec, path)
-        seed = 20_000 if split == "test" else 10_000
-        record = evaluate(policy, self._suite, [self.pair(task)], self.eval_episodes, seed=seed, deterministic=False)
-        return record[0]["success_rate"]
+        """Success rate over `eval_episodes` ("val") or `test_episodes` ("test") with sampled actions;
+        each split has its own episodes, the same for every path."""
+        episodes, seed = (self.test_episodes, 20_000) if split == "test" else (self.eval_episodes, 10_000)
+        return self.success(net, path, [self.pair(task)], episodes, seed)[0]
+
+    def success(self, net: RoutedNetwork, path: Path, pairs: list[tuple[str, str]], episodes: int,
+                seed: int) -> list[float]:
+        """Success rate of `path` on each of `pairs` (any pairs of the suite: zero-shot on the others)."""
+        records = evaluate(PathPolicy(net, self.spec, path), self._suite, pairs, episodes, seed=seed,
+                           deterministic=False)
+        return [r["success_rate"] for r in records]
+
+
+@dataclass(frozen=True)
+class RLSequence(RLTasks):
+    """µNet's RL problem: the pairs introduced one at a time, a `linear` trunk shared by actor and
+    critic (ReLU between layers) and an actor-critic head per pair (see the module docstring)."""
+
+    eval_episodes: int = 64  # a candidate's quality: one evaluation, so more episodes than PathNet's default
+
+    activation = "relu"
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        if len(set(self.pairs)) != len(self.pairs):
+            raise ValueError(f"pairs must not repeat, got {list(self.pairs)}")
+
+    def layer_bank(self, layer: int, width: int, num_modules: int) -> ModuleBank:
+        return ModuleBank("linear", num_modules, in_features=self.in_features if layer == 0 else width,
+                          out_features=width)
+
+    def head_bank(self, width: int, num_heads: int) -> ModuleBank:
+        spec = self.spec
+        return ModuleBank("actor_critic", num_heads, actor_in=0, critic_in=0, shared_in=width,
+                          actor_out=spec.action_width, critic_out=1, hidden=[width], log_std=not spec.discrete)
+
+
+def zero_shot_source(pair: tuple[str, str], introduced: list[tuple[str, str]]) -> int | None:
+    """Which introduced pair a never-introduced pair borrows its path and head from: the latest one
+    with the same task (None: no introduced pair has that task)."""
+    same_task = [i for i, (_, task) in enumerate(introduced) if task == pair[1]]
+    return same_task[-1] if same_task else None
 
 
 class PathPolicy(nn.Module):
@@ -115,7 +161,7 @@ class PathPolicy(nn.Module):
         self.head = path.choices[-1][0]
         self.register_buffer("action_masks", spec.action_masks().float(), persistent=False)
 
-    def draw(self, obs: ObsBatch) -> Replay:
+    def draw(self, obs: ObsBatch, starts: Tensor | None = None) -> Replay:
         return {}
 
     def forward(self, obs: ObsBatch) -> tuple[Tensor, Tensor]:
