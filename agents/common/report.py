@@ -107,18 +107,24 @@ def publish(records: list[dict], robots: list[str], tasks: list[str], out: str |
         print(f"wrote {heatmap(records, robots, tasks, Path(out) / 'zero_shot.png')}")
 
 
-VARIANT_KEYS = {"interface_dim": "interface", "interface_dropout": "dropout", "dropout_mode": "mode",
-                "interface_noise": "noise", "hyper_banks": "hyper"}  # record field → its name in a variant label
-PLAIN = (None, 0.0, [], (), "bernoulli")  # values a label leaves out (no dropout, the default noise, no hyper banks)
+VARIANT_KEYS = {  # record field → (its name in a variant label, the values a label leaves out)
+    "interface_dim": ("interface", ()), "interface_dropout": ("dropout", (0.0,)), "dropout_mode": ("mode", ()),
+    "interface_noise": ("noise", ("bernoulli",)), "hyper_banks": ("hyper", ([], ())),
+    "monolithic_hidden": ("hidden", ()), "routing_layout": ("layout", ("generic",)), "routing_per": ("per", ("step",)),
+    "routing_epsilon": ("epsilon", (0.0,)), "routing_router_lr_scale": ("router-lr", (1.0,)),
+    "routing_entropy_coef": ("routing-entropy", (0.0,)), "routing_balance_coef": ("balance", (0.0,)),
+    "routing_collaboration": ("collaboration", (0.0,)),
+}
 
 
 def variant(record: dict) -> str:
-    """What a record's policy was trained as, e.g. "modular interface=2" or "monolithic"."""
+    """What a record's policy was trained as, e.g. "modular interface=2" or "monolithic"; settings at
+    their defaults (and settings older records lack) are left out."""
     parts = [record["policy"]]
-    for key, label in VARIANT_KEYS.items():
+    for key, (label, plain) in VARIANT_KEYS.items():
         value = record.get(key)
-        if value not in PLAIN:
-            parts.append(f"{label}={','.join(value) if isinstance(value, (list, tuple)) else value}")
+        if value is not None and value not in plain:
+            parts.append(f"{label}={','.join(map(str, value)) if isinstance(value, (list, tuple)) else value}")
     return " ".join(parts)
 
 

@@ -69,3 +69,12 @@ def test_non_finite_numbers_are_written_as_null_with_the_reason(tmp_path):
     path = write_json([{"robot": "Arm2", "success_rate": float("nan"), "final_distance": 0.5}], tmp_path / "r.json")
     assert json.loads(path.read_text()) == [{"robot": "Arm2", "success_rate": None, "final_distance": 0.5,
                                              "not_finite": ["success_rate"]}]
+
+
+def test_variant_labels_name_routing_settings_apart_from_their_defaults():
+    base = {"policy": "routed-reinforce", "routing_layout": "generic", "routing_per": "step", "routing_epsilon": 0.0,
+            "routing_router_lr_scale": 1.0}
+    assert variant(base) == "routed-reinforce"
+    assert variant(base | {"routing_layout": "two-stage", "routing_per": "episode", "routing_router_lr_scale": 3.0}) == \
+        "routed-reinforce layout=two-stage per=episode router-lr=3.0"
+    assert variant({"policy": "monolithic", "monolithic_hidden": [172, 172]}) == "monolithic hidden=172,172"
