@@ -312,7 +312,7 @@ class PPO:
                 self.update += 1
                 record = {"update": self.update, "global_step": self.update * self.batch_size,
                           "sps": self.batch_size / (time.perf_counter() - start), **losses,
-                          "pairs": episodes.summary()}
+                          "pairs": episodes.summary(), "scalars": self._policy_scalars(rollout)}
                 self.history.append(record)
                 self._log(writer, record)
                 if self.on_update is not None:
@@ -442,6 +442,12 @@ class PPO:
                 "approx_kl": float(((ratio - 1) - log_ratio).mean()),
                 "clipfrac": float(((ratio - 1).abs() > self.config.clip_coef).float().mean())}
 
+    def _policy_scalars(self, rollout: Rollout) -> dict[str, float]:
+        """A policy's own figures about a rollout (e.g. what its routers chose), if it offers
+        `rollout_scalars(obs, replay)`; logged to TensorBoard under their names."""
+        scalars = getattr(self.policy, "rollout_scalars", None)
+        return {} if scalars is None else scalars(rollout.obs, rollout.replay)
+
     def _log(self, writer, record: dict) -> None:
         if writer is None:
             return
@@ -458,6 +464,8 @@ class PPO:
         for pair, s in pairs.items():
             writer.add_scalar(f"return/{pair}", s["return"], step)
             writer.add_scalar(f"success/{pair}", s["success"], step)
+        for name, value in record.get("scalars", {}).items():
+            writer.add_scalar(name, value, step)
 
     @staticmethod
     def _postfix(record: dict) -> dict[str, str]:

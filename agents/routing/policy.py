@@ -35,6 +35,7 @@ from agents.common.contract import ActionDist, Replay
 from agents.common.spec import ObsBatch, SuiteSpec
 from agents.rl.policies import MASKS
 from agents.common.routing_config import RoutingConfig
+from agents.routing.factors import factorisation
 from agents.routing.routers import (
     FactoredHierarchicalRouter, FactoredRouter, MetadataEmbedding, SoftFactoredRouter, TopKFactoredRouter,
     hard_routing, sample, straight_through,
@@ -230,6 +231,26 @@ class RoutedPolicy(nn.Module):
         """The per-robot heads, by robot (what `save_modules` writes; the routed layers, the critic layer
         and the routers are written by `agents.routing.files.save_routed`, which reads `routed_banks`)."""
         return {"robot": (self.head.bank, self.spec.robots)}
+
+    @torch.no_grad()
+    def rollout_scalars(self, obs: ObsBatch, replay: Replay) -> dict[str, float]:
+        """What the routing sampled in a rollout looks like, per layer, for TensorBoard: the entropy
+        of the chosen module and the shares of it the robot, the task and the pair explain
+        (`agents.routing.factors`; NaN when every row took one module). Soft routing samples nothing: {}."""
+        if ROUTING not in replay:
+            return {}
+        choices = replay[ROUTING].reshape(-1, len(self.trunk.layers))
+        tasks = len(self.spec.tasks)
+        pair_of_row = (obs.robot_ids * tasks + obs.task_ids).reshape(-1)
+        present, rows = torch.unique(pair_of_row, return_inverse=True)
+        pairs = [(self.spec.robots[int(p) // tasks], self.spec.tasks[int(p) % tasks]) for p in present]
+        scalars = {}
+        for i in range(choices.shape[1]):
+            counts = torch.zeros(len(pairs), self.config.modules, device=choices.device)
+            counts.index_put_((rows, choices[:, i]), torch.ones_like(rows, dtype=counts.dtype), accumulate=True)
+            shares = factorisation((counts / counts.sum(1, keepdim=True)).cpu().numpy(), pairs)
+            scalars |= {f"routing/layer{i}/{k}": v for k, v in shares.items() if not k.endswith("accuracy")}
+        return scalars
 
     def save_files(self, directory: Any, suite: str) -> list:
         """Every module, one file each, and the routers (`agents.routing.files.save_routed`)."""

@@ -13,11 +13,9 @@ from __future__ import annotations
 
 import argparse
 import json
-import math
 from pathlib import Path
 from types import SimpleNamespace
 
-import numpy as np
 import torch
 
 import envs
@@ -27,6 +25,7 @@ from agents.rl.experiment import ExperimentConfig
 from agents.rl.interface import InterfaceConfig
 from agents.rl.policies import POLICIES
 from agents.common.routing_config import HierarchicalConfig, ReinforceConfig, RoutingConfig
+from agents.routing.factors import factorisation
 from agents.routing.files import save_routed
 from agents.routing.policy import RoutedPolicy
 from modrl import LayerStats, Routing, routing_stats
@@ -59,30 +58,6 @@ def _cat(routings: list[Routing]) -> Routing:
     if routings[0].is_hard:
         return Routing(indices=torch.cat([r.indices for r in routings]), entropy=torch.cat([r.entropy for r in routings]))
     return Routing(weights=torch.cat([r.weights for r in routings]), entropy=torch.cat([r.entropy for r in routings]))
-
-
-def _entropy(p: np.ndarray) -> float:
-    p = p[p > 0]
-    return float(-(p * np.log(p)).sum())
-
-
-def factorisation(usage: np.ndarray, pairs: list[tuple[str, str]]) -> dict[str, float]:
-    """Shares of a layer's choice entropy H(C) explained by the robot, the task and the pair, each pair
-    weighted alike: I(C; R) / H(C), I(C; T) / H(C), I(C; pair) / H(C) (NaN when every pair uses one
-    module), and the accuracy of the best robot-only and task-only predictors of the chosen module.
-
-    `usage` [pairs, M]: how often each pair uses each module (a row sums to 1)."""
-    p_choice = usage.mean(0)
-    h = _entropy(p_choice)
-    out = {"choice_entropy": h}
-    for name, keys in (("robot", [r for r, _ in pairs]), ("task", [t for _, t in pairs]), ("pair", pairs)):
-        groups = {k: [i for i, key in enumerate(keys) if key == k] for k in dict.fromkeys(keys)}
-        conditional = [(len(rows) / len(pairs), usage[rows].mean(0)) for rows in groups.values()]
-        info = h - sum(w * _entropy(p) for w, p in conditional)
-        out[f"{name}_share"] = info / h if h > 1e-9 else math.nan
-        if name != "pair":
-            out[f"{name}_accuracy"] = float(sum(w * p.max() for w, p in conditional))
-    return out
 
 
 def heatmap(stats: list[LayerStats], labels: list[str], path: str | Path, title: str = "") -> Path:

@@ -203,3 +203,19 @@ def test_two_stage_save_load_and_zero_shot_from_the_files(name, tmp_path):
     with pytest.raises(ValueError, match="--modules DIR"):
         zero_shot.main(zero_shot.ZeroShotArgs(pairs=("Arm2:ReachRed",), robots_from=tmp_path / "modules",
                                               tasks_from=tmp_path))
+
+
+def test_each_update_records_what_the_routers_chose_for_tensorboard():
+    seed_everything(5)
+    policy = _policy("routed-reinforce", ARMS_INTERFACE, per="episode", layout="two-stage")
+    history = _ppo(policy, updates=1).train()
+    scalars = history[0]["scalars"]
+    assert set(scalars) == {f"routing/layer{i}/{k}" for i in range(2)
+                            for k in ("choice_entropy", "robot_share", "task_share", "pair_share")}
+    assert all(0.0 <= v <= math.log(4) + 1e-6 or math.isnan(v) for v in scalars.values())
+    by_robot = ObsBatch(torch.zeros(4, SPEC.robot_width), torch.zeros(4, SPEC.task_width), torch.tensor([0, 0, 1, 1]),
+                        torch.tensor([0, 1, 0, 1]))
+    shares = policy.rollout_scalars(by_robot, {ROUTING: torch.tensor([[0, 2], [0, 2], [1, 2], [1, 2]])})
+    assert shares["routing/layer0/robot_share"] == pytest.approx(1.0) and shares["routing/layer0/task_share"] == 0
+    assert math.isnan(shares["routing/layer1/robot_share"])  # one module for every pair: nothing to explain
+    assert _policy("soft-modular").rollout_scalars(by_robot, {}) == {}
