@@ -19,7 +19,7 @@ docs/results/sweep.md has the cost and a measured run.
 from __future__ import annotations
 
 import json
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
@@ -49,7 +49,7 @@ class SweepConfig:
     """held-out fractions of the suite's pairs (one the suite cannot hold out is skipped)"""
     split_seeds: tuple[int, ...] = (0, 1, 2)
     """seeds of the random splits, one split per fraction and seed"""
-    seeds: tuple[int, ...] = (1, 2)
+    seeds: tuple[int, ...] = (1,)
     """training seeds, one run per split, policy and seed"""
     out: Path = Path("runs/sweep")
     """output folder: a cell per fraction and split seed (f{F}_s{S}/), sweep.json, sweep.png"""
@@ -69,8 +69,9 @@ class SweepConfig:
     """bootstrap resamples per interval"""
     progress: bool = True
     """show a progress bar over cells (and PPO's, with one worker)"""
-    monolithic_hidden: tuple[int, ...] = (128, 128)
-    """monolithic: hidden layer sizes (e.g. 200 200 to match the modular policy's parameters on arms6)"""
+    monolithic_hidden: tuple[int, ...] | None = None
+    """monolithic: hidden layer sizes (unset: two layers of the width whose parameter count is closest
+    to the modular policy's, printed with the counts)"""
     interface: InterfaceConfig = field(default_factory=InterfaceConfig)
     """modular: the task→robot interface (unset: the suite's preset, docs/interface.md)"""
     ppo: PPOConfig = field(default_factory=lambda: PPOConfig(total_timesteps=4_000_000))
@@ -99,6 +100,7 @@ def plan(cfg: SweepConfig) -> tuple[list[ExperimentConfig], dict[str, str]]:
     """One experiment per (fraction, split seed) the suite can hold out, and why the others are skipped."""
     suite = envs.get_suite(cfg.suite)
     cells, skipped = [], {}
+    hidden = cfg.monolithic_hidden or matched_width(cfg.suite, cfg.interface)
     for fraction in cfg.fractions:
         try:
             held = suite.random_holdout(fraction, cfg.split_seeds[0])
@@ -114,7 +116,7 @@ def plan(cfg: SweepConfig) -> tuple[list[ExperimentConfig], dict[str, str]]:
                 suite=cfg.suite, policy=cfg.policy, holdout_fraction=fraction, split_seed=split_seed,
                 seeds=cfg.seeds, out=out, resume=cfg.resume and (out / "config.json").exists(),
                 workers=1, threads=cfg.threads, progress=cfg.progress and cfg.workers == 1,
-                interface=cfg.interface, monolithic_hidden=cfg.monolithic_hidden,
+                interface=cfg.interface, monolithic_hidden=hidden,
                 eval=EvalConfig(episodes=cfg.episodes, random_baseline=cfg.random_baseline),
                 ppo=cfg.ppo))
     if not cells:
@@ -140,6 +142,21 @@ def run_cell(cell: ExperimentConfig) -> list[dict]:
     records = run(cell)
     write_atomically(done, json.dumps(records, indent=1))
     return records
+
+
+def matched_width(suite: str, interface: InterfaceConfig) -> tuple[int, int]:
+    """Two hidden layers for the monolithic policy whose parameter count is closest to the modular one's."""
+    spec = SuiteSpec.from_suite(envs.get_suite(suite))
+    cfg = ExperimentConfig(suite=suite, interface=interface, out=None)
+    target = sum(p.numel() for p in POLICIES.get("modular").build(spec, cfg).parameters())
+    count = lambda w: sum(p.numel() for p in POLICIES.get("monolithic").build(  # noqa: E731
+        spec, replace(cfg, monolithic_hidden=(w, w))).parameters())
+    low, high = 1, 4096  # the count grows with the width: bisect for the first width at or above the target
+    while low < high:
+        mid = (low + high) // 2
+        low, high = (mid + 1, high) if count(mid) < target else (low, mid)
+    width = min((max(low - 1, 1), low), key=lambda w: abs(count(w) - target))
+    return width, width
 
 
 def parameter_counts(cfg: SweepConfig, cell: ExperimentConfig) -> dict[str, int]:

@@ -20,6 +20,8 @@ def test_sweep_trains_each_cell_summarises_and_refuses_to_overwrite(tmp_path, ca
     printed = capsys.readouterr().out
     assert "parameters: modular" in printed and "monolithic" in printed
     assert set(summary["parameters"]) == {"modular", "monolithic"} and min(summary["parameters"].values()) > 0
+    counts = summary["parameters"]  # unset --monolithic-hidden: the width whose count is closest to modular's
+    assert abs(counts["monolithic"] - counts["modular"]) < 0.02 * counts["modular"]
     assert (out / "sweep.png").stat().st_size > 0 and (out / "f0.5_s3" / "records.json").exists()
     saved = json.loads((out / "sweep.json").read_text())
     assert len(saved["records"]) == 3 * 36  # modular, monolithic, untrained x every arms6 pair
