@@ -31,6 +31,7 @@ from agents.common.intervals import Estimate, iqm
 from agents.common.parallel import run_jobs
 from agents.common.spec import SuiteSpec
 from agents.rl.experiment import EvalConfig, ExperimentConfig, check_resumable, run
+from agents.common.routing_config import RoutingConfig
 from agents.rl.interface import InterfaceConfig
 from agents.rl.policies import POLICIES
 from agents.rl.ppo import PPOConfig
@@ -74,6 +75,8 @@ class SweepConfig:
     to the modular policy's, printed with the counts)"""
     interface: InterfaceConfig = field(default_factory=InterfaceConfig)
     """modular: the task→robot interface (unset: the suite's preset, docs/interface.md)"""
+    routing: RoutingConfig = field(default_factory=RoutingConfig)
+    """learned routing (routed policies, e.g. --policy routed-reinforce)"""
     ppo: PPOConfig = field(default_factory=lambda: PPOConfig(total_timesteps=4_000_000))
 
     def __post_init__(self) -> None:
@@ -116,7 +119,7 @@ def plan(cfg: SweepConfig) -> tuple[list[ExperimentConfig], dict[str, str]]:
                 suite=cfg.suite, policy=cfg.policy, holdout_fraction=fraction, split_seed=split_seed,
                 seeds=cfg.seeds, out=out, resume=cfg.resume and (out / "config.json").exists(),
                 workers=1, threads=cfg.threads, progress=cfg.progress and cfg.workers == 1,
-                interface=cfg.interface, monolithic_hidden=hidden,
+                interface=cfg.interface, monolithic_hidden=hidden, routing=cfg.routing,
                 eval=EvalConfig(episodes=cfg.episodes, random_baseline=cfg.random_baseline),
                 ppo=cfg.ppo))
     if not cells:
