@@ -113,7 +113,13 @@ VARIANT_KEYS = {  # record field → (its name in a variant label, the values a 
     "monolithic_hidden": ("hidden", ()), "routing_layout": ("layout", ("generic",)), "routing_per": ("per", ("step",)),
     "routing_epsilon": ("epsilon", (0.0,)), "routing_router_lr_scale": ("router-lr", (1.0,)),
     "routing_entropy_coef": ("routing-entropy", (0.0,)), "routing_balance_coef": ("balance", (0.0,)),
-    "routing_collaboration": ("collaboration", (0.0,)),
+    "routing_collaboration": ("collaboration", (0.0,)), "routing_layers": ("layers", (3,)),
+    "routing_modules": ("modules", (8,)), "routing_hidden": ("routing-hidden", (64,)),
+    "routing_head_hidden": ("head-hidden", (64,)), "routing_embedding_dim": ("embedding", (16,)),
+    "routing_combine": ("combine", ("add",)), "routing_top_k": ("top-k", (2,)),
+    "routing_hierarchical_groups": ("groups", (2,)), "routing_hierarchical_trainer": ("trainer", ("ppo",)),
+    "routing_reinforce_coef": ("reinforce-coef", (0.1,)),
+    "routing_reinforce_baseline_momentum": ("baseline-momentum", (0.9,)),
 }
 
 

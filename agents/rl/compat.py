@@ -17,4 +17,5 @@ def upgrade_config(data: dict) -> dict:
         data.setdefault("hyper_banks", [])
     if "eval" not in data:
         data["eval"] = {new: data.pop(old, default) for old, (new, default) in FLAT_EVAL.items()}
+    data.setdefault("monolithic_hidden", [128, 128])  # the width before it was a setting
     return data

@@ -109,6 +109,10 @@ class ExperimentConfig:
         if self.workers < 1 or self.threads < 1:
             raise ValueError(f"workers and threads must be >= 1, got {self.workers}, {self.threads}")
         self.splits()  # bad pair names fail here, not after a training run
+        spec = SuiteSpec.from_suite(envs.get_suite(self.suite))
+        with torch.random.fork_rng():  # settings a policy refuses (e.g. --routing.*) fail before the first run
+            for policy in self.policy:
+                POLICIES.get(policy).build(spec, self)
 
     def holdout_pairs(self) -> list[tuple[str, str]] | None:
         if self.holdout_fraction is not None:

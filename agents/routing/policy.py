@@ -24,6 +24,7 @@ How the routers choose and learn (`router` × `trainer`):
 
 from __future__ import annotations
 
+import math
 from dataclasses import asdict
 from typing import Any
 
@@ -236,7 +237,8 @@ class RoutedPolicy(nn.Module):
     def rollout_scalars(self, obs: ObsBatch, replay: Replay) -> dict[str, float]:
         """What the routing sampled in a rollout looks like, per layer, for TensorBoard: the entropy
         of the chosen module and the shares of it the robot, the task and the pair explain
-        (`agents.routing.factors`; NaN when every row took one module). Soft routing samples nothing: {}."""
+        (`agents.routing.factors`; left out when every row took one module), counted per step. Soft
+        routing samples nothing: {}."""
         if ROUTING not in replay:
             return {}
         choices = replay[ROUTING].reshape(-1, len(self.trunk.layers))
@@ -249,7 +251,8 @@ class RoutedPolicy(nn.Module):
             counts = torch.zeros(len(pairs), self.config.modules, device=choices.device)
             counts.index_put_((rows, choices[:, i]), torch.ones_like(rows, dtype=counts.dtype), accumulate=True)
             shares = factorisation((counts / counts.sum(1, keepdim=True)).cpu().numpy(), pairs)
-            scalars |= {f"routing/layer{i}/{k}": v for k, v in shares.items() if not k.endswith("accuracy")}
+            scalars |= {f"routing/layer{i}/{k}": v for k, v in shares.items()
+                        if not k.endswith("accuracy") and math.isfinite(v)}  # NaN: nothing to explain, left out
         return scalars
 
     def save_files(self, directory: Any, suite: str) -> list:
@@ -338,12 +341,13 @@ def _mean_over(values: Tensor, rows: Tensor) -> Tensor:
 
 def balance(routing: Routing, probs: Tensor) -> Tensor:
     """Switch-style load balancing of one layer: M · Σᵢ fᵢ Pᵢ, fᵢ the share of rows routed to module i
-    (the mean weight for soft routing), Pᵢ the mean probability of module i; 1 when balanced."""
+    (the mean weight for soft and top-k routing), Pᵢ the mean probability (weight) of module i; 1 when
+    balanced."""
     m = probs.shape[1]
-    if routing.is_hard:
-        probs = probs.exp()  # hard routing keeps log-probabilities
+    if routing.log_probs is not None:  # a sampled choice per row: `probs` are log-probabilities
+        probs = probs.exp()
         share = torch.bincount(routing.indices[:, 0], minlength=m).to(probs) / probs.shape[0]
-    else:
+    else:  # soft or top-k weights
         share = routing.dense_weights(m).mean(0).detach()
     return m * (share * probs.mean(0)).sum()
 

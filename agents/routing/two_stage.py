@@ -39,6 +39,10 @@ class TwoStageRoutedPolicy(RoutedPolicy):
         if self.interface.active and self.interface.mode == "consistency":
             raise ValueError("the two-stage routed layout takes interface mode update or replay, not consistency")
         super().__init__(spec, config, router, trainer, name)
+        if self.hard and self.config.per == "step" and self.interface.active and self.interface.mode == "update":
+            raise ValueError("two-stage routing per step reads the interface, which --interface.mode update noises only "
+                             "in the update, so replayed choices would score otherwise: use --interface.mode replay or "
+                             "--routing.per episode or pair")
 
     def _build(self) -> None:
         spec, width = self.spec, int(self.interface.width)
@@ -83,10 +87,7 @@ class TwoStageRoutedPolicy(RoutedPolicy):
                                        F.one_hot(obs.task_ids, len(self.spec.tasks)).float()], -1)).squeeze(-1)
         if self.spec.discrete:
             return h, value, None
-        robot_stage = routings[-1]
-        log_std = (self.stage_log_std.index_select(0, robot_stage.indices[:, 0]) if robot_stage.is_hard
-                   else robot_stage.weights @ self.stage_log_std)
-        return h, value, log_std
+        return h, value, routings[-1].dense_weights(self.config.modules) @ self.stage_log_std
 
     def banks(self) -> dict[str, tuple[ModuleBank, tuple[str, ...]]]:
         """None by robot or task: every module is chosen by a router (`routed_banks` has them by stage)."""

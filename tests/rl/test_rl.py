@@ -532,3 +532,10 @@ def test_monolithic_width_is_a_setting_carried_by_its_records():
     assert [tuple(p.shape) for n, p in wide.net.named_parameters() if "hidden0_weight" in n] == [(2, 40, 30)]
     assert wide.describe() == {"monolithic_hidden": [40, 30]}
     assert POLICIES.get("monolithic").build(spec, ExperimentConfig(out=None)).describe() == {}
+
+
+def test_a_run_from_before_the_monolithic_width_setting_reads_as_128_128():
+    from agents.rl.compat import upgrade_config
+
+    assert upgrade_config({"interface": {}, "eval": {}})["monolithic_hidden"] == [128, 128]
+    assert upgrade_config({"interface": {}, "eval": {}, "monolithic_hidden": [64]})["monolithic_hidden"] == [64]

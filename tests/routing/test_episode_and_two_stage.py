@@ -210,12 +210,36 @@ def test_each_update_records_what_the_routers_chose_for_tensorboard():
     policy = _policy("routed-reinforce", ARMS_INTERFACE, per="episode", layout="two-stage")
     history = _ppo(policy, updates=1).train()
     scalars = history[0]["scalars"]
-    assert set(scalars) == {f"routing/layer{i}/{k}" for i in range(2)
-                            for k in ("choice_entropy", "robot_share", "task_share", "pair_share")}
-    assert all(0.0 <= v <= math.log(4) + 1e-6 or math.isnan(v) for v in scalars.values())
+    assert {f"routing/layer{i}/choice_entropy" for i in range(2)} <= set(scalars) <= {
+        f"routing/layer{i}/{k}" for i in range(2) for k in ("choice_entropy", "robot_share", "task_share", "pair_share")}
+    assert all(-1e-6 <= v <= math.log(4) + 1e-6 for v in scalars.values())
     by_robot = ObsBatch(torch.zeros(4, SPEC.robot_width), torch.zeros(4, SPEC.task_width), torch.tensor([0, 0, 1, 1]),
                         torch.tensor([0, 1, 0, 1]))
     shares = policy.rollout_scalars(by_robot, {ROUTING: torch.tensor([[0, 2], [0, 2], [1, 2], [1, 2]])})
     assert shares["routing/layer0/robot_share"] == pytest.approx(1.0) and shares["routing/layer0/task_share"] == 0
-    assert math.isnan(shares["routing/layer1/robot_share"])  # one module for every pair: nothing to explain
+    assert "routing/layer1/robot_share" not in shares  # one module for every pair: nothing to explain
     assert _policy("soft-modular").rollout_scalars(by_robot, {}) == {}
+
+
+def test_settings_a_routed_policy_refuses_fail_before_any_run():
+    from agents.rl.experiment import ExperimentConfig
+
+    with pytest.raises(ValueError, match="per pair or step"):  # routed-ppo would otherwise train first
+        ExperimentConfig(policy=("routed-ppo", "soft-modular"), routing=RoutingConfig(per="episode"), out=None)
+    with pytest.raises(ValueError, match="noises only in the update"):
+        ExperimentConfig(suite="grid", policy=("routed-ppo",), routing=RoutingConfig(layout="two-stage"), out=None)
+
+
+def test_top_k_two_stage_weighs_its_modules_log_stds_and_balances_its_weights():
+    from agents.routing.policy import balance
+
+    policy = _policy("routed-topk", ARMS_INTERFACE, layout="two-stage", top_k=2)
+    with torch.no_grad():
+        policy.stage_log_std.copy_(torch.arange(4.0).unsqueeze(1).expand(4, SPEC.action_width))
+    obs = _obs(6)
+    dist = policy.distribution(obs, {})
+    robot_stage = dist.routings[-1]
+    expected = (robot_stage.weights * robot_stage.indices.float()).sum(1, keepdim=True).expand(6, SPEC.action_width)
+    torch.testing.assert_close(dist.log_std, expected)
+    weights = robot_stage.dense_weights(4)
+    assert float(balance(robot_stage, dist.probs[-1]).detach()) == pytest.approx(float(4 * (weights.mean(0) ** 2).sum()), rel=1e-5)
