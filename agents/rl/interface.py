@@ -59,7 +59,7 @@ class InterfaceConfig:
 GENERIC = InterfaceConfig(width=16, dropout=0.0, mode="consistency", noise="bernoulli")
 SUITE_PRESETS = {
     "arms": InterfaceConfig(width=2, dropout=0.2, mode="replay", noise="gaussian"),
-    "arms6": InterfaceConfig(width=2, dropout=0.2, mode="replay", noise="gaussian"),
+    "arms6": InterfaceConfig(width=2, dropout=0.05, mode="replay", noise="gaussian"),
     "grid": InterfaceConfig(width=16, dropout=0.2, mode="update", noise="bernoulli"),
     "grid6": InterfaceConfig(width=16, dropout=0.2, mode="update", noise="bernoulli"),
 }
