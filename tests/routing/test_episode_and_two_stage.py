@@ -14,13 +14,14 @@ from agents.common.multipair import MultiPairEnv
 from agents.common.spec import ObsBatch, SuiteSpec
 from agents.rl.interface import InterfaceConfig
 from agents.rl.policies import MASKS, POLICIES, MonolithicPolicy
-from agents.rl.ppo import PPO, PPOConfig, Rollout, seed_everything
+from agents.rl.ppo import PPO, PPOConfig, seed_everything
 from agents.routing import ROUTING, RoutedPolicy, RoutingConfig
 from agents.common.routing_config import ReinforceConfig
 from agents.routing.files import load_routed, save_routed
 from agents.routing.policy import DRAWN
 from agents.routing.two_stage import TwoStageRoutedPolicy
 from tests.conftest import load_script
+from tests.routing.test_routing import Bandit, train_on_bandit
 
 PAIRS = [("Arm2", "ReachBlue"), ("Arm3", "ReachRed")]
 SMALL = dict(layers=3, modules=4, hidden=16, head_hidden=16, embedding_dim=8)
@@ -139,27 +140,10 @@ def test_two_stage_stages_read_what_the_modular_policy_reads():
                 layout="two-stage")
 
 
-class StageBandit:
-    """Two contexts, (robot 0, task 0) and (robot 1, task 1); reward = share of stages whose module is the
-    context's target; the action does not matter."""
+class StageBandit(Bandit):
+    """The routing bandit of `test_routing` with one target module per stage (task, robot)."""
 
-    spec = SuiteSpec(("A", "B"), ("X", "Y"), {"A": 1, "B": 1}, {"X": 1, "Y": 1}, {"A": 1, "B": 1}, False)
     targets = torch.tensor([[0, 1], [3, 2]])
-
-    def obs(self, n: int) -> ObsBatch:
-        ids = torch.arange(2).repeat_interleave(n // 2)
-        return ObsBatch(torch.zeros(n, 1), torch.zeros(n, 1), ids, ids)
-
-    @torch.no_grad()
-    def rollout(self, policy: RoutedPolicy, n: int) -> Rollout:
-        obs = self.obs(n)
-        replay = policy.draw(obs)
-        dist = policy.distribution(obs, replay)
-        action = dist.sample()
-        reward = (replay[ROUTING] == self.targets[obs.robot_ids]).float().mean(1)
-        first = lambda t: t.unsqueeze(0)  # noqa: E731  ([T = 1, N] as `collect` gives)
-        return Rollout(ObsBatch.stack([obs]), {k: first(v) for k, v in replay.items()}, first(action),
-                       first(dist.log_prob(action)), first(dist.value), first(reward - dist.value), first(reward))
 
 
 @pytest.mark.parametrize("trainer", ["ppo", "reinforce"])
@@ -169,14 +153,7 @@ def test_two_stage_routers_find_the_known_routing_of_a_bandit(trainer):
     config = RoutingConfig(layout="two-stage", modules=4, embedding_dim=4, per="pair", router_lr_scale=5.0,
                            reinforce=ReinforceConfig(coef=1.0))
     policy = TwoStageRoutedPolicy(bandit.spec, config, "flat", trainer, f"routed-{trainer}")
-    envs_stub = SimpleNamespace(size=n, device=torch.device("cpu"), pair_of_row=lambda: [("A", "X")] * n)
-    ppo = PPO(policy, envs_stub, PPOConfig(num_envs=n, num_steps=1, num_minibatches=1, update_epochs=4,
-                                           learning_rate=3e-3, total_timesteps=10**6, anneal_lr=False),
-              None, progress=False)
-    for _ in range(30):
-        ppo.learn(bandit.rollout(policy, n))
-    policy.eval()
-    greedy = torch.cat([r.indices for r in policy.routing(bandit.obs(2))], 1)
+    greedy = train_on_bandit(policy, bandit, n)
     assert torch.equal(greedy, bandit.targets), greedy
 
 

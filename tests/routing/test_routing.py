@@ -119,7 +119,7 @@ class Bandit:
         action = dist.sample()
         reward = (replay[ROUTING] == self.targets[obs.robot_ids]).float().mean(1)
         first = lambda t: t.unsqueeze(0)  # noqa: E731  ([T = 1, N] as `collect` gives)
-        return Rollout(ObsBatch.stack([obs]), {ROUTING: first(replay[ROUTING])}, first(action),
+        return Rollout(ObsBatch.stack([obs]), {k: first(v) for k, v in replay.items()}, first(action),
                        first(dist.log_prob(action)), first(dist.value), first(reward - dist.value), first(reward))
 
 
@@ -130,16 +130,21 @@ def test_routers_find_the_known_routing_of_a_two_context_bandit(trainer):
     config = RoutingConfig(layers=3, modules=4, hidden=4, head_hidden=4, embedding_dim=4, per="pair",
                            router_lr_scale=5.0, reinforce=ReinforceConfig(coef=1.0))
     policy = RoutedPolicy(bandit.spec, config, "flat", trainer, f"routed-{trainer}")
+    greedy = train_on_bandit(policy, bandit, n)
+    assert torch.equal(greedy, bandit.targets), greedy
+    assert float(bandit.rollout(policy.train(), 256).returns.mean()) > 0.9  # sampled choices mostly right too
+
+
+def train_on_bandit(policy: RoutedPolicy, bandit: Bandit, n: int, updates: int = 30) -> torch.Tensor:
+    """PPO updates on `n`-row bandit rollouts; then each context's greedy path [2, layers]."""
     envs_stub = SimpleNamespace(size=n, device=torch.device("cpu"), pair_of_row=lambda: [("A", "X")] * n)
     ppo = PPO(policy, envs_stub, PPOConfig(num_envs=n, num_steps=1, num_minibatches=1, update_epochs=4,
                                            learning_rate=3e-3, total_timesteps=10**6, anneal_lr=False),
               None, progress=False)
-    for _ in range(30):
+    for _ in range(updates):
         ppo.learn(bandit.rollout(policy, n))
     policy.eval()
-    greedy = torch.cat([r.indices for r in policy.routing(bandit.obs(2))], 1)
-    assert torch.equal(greedy, bandit.targets), greedy
-    assert float(bandit.rollout(policy.train(), 256).returns.mean()) > 0.9  # sampled choices mostly right too
+    return torch.cat([r.indices for r in policy.routing(bandit.obs(2))], 1)
 
 
 def test_reinforce_needs_the_advantages():
