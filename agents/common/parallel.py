@@ -16,6 +16,9 @@ process exits, so later pools reuse it.
 from __future__ import annotations
 
 import multiprocessing
+import os
+import threading
+import time
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from typing import Any, Callable, Sequence
 
@@ -37,6 +40,18 @@ def _import_ray():
     except ImportError:
         raise ImportError("backend 'ray' needs Ray: pip install 'modrl[ray]' (or pip install ray)") from None
     return ray
+
+
+def exit_with_parent(parent: int, every: float = 1.0) -> None:
+    """A worker's initializer: a daemon thread that ends the worker once `parent` is gone (killed
+    alone, not with its process group), so no orphan trains on for nobody."""
+
+    def watch() -> None:
+        while os.getppid() == parent:
+            time.sleep(every)
+        os._exit(1)
+
+    threading.Thread(target=watch, daemon=True, name="exit-with-parent").start()
 
 
 def _apply(fn: Callable[..., Any], *args: Any) -> Any:
@@ -85,7 +100,8 @@ class JobPool:
 
         if self._executor is None:
             spawn = multiprocessing.get_context("spawn")  # a fresh interpreter: no forked torch state
-            self._executor = ProcessPoolExecutor(self.workers, mp_context=spawn)
+            self._executor = ProcessPoolExecutor(self.workers, mp_context=spawn, initializer=exit_with_parent,
+                                                 initargs=(os.getpid(),))
         results: list[Any] = [None] * len(jobs)
         futures = {self._executor.submit(fn, *job): i for i, job in enumerate(jobs)}
         try:
