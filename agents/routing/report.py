@@ -19,7 +19,9 @@ from types import SimpleNamespace
 import torch
 
 import envs
+from agents.common.files import write_atomically
 from agents.common.multipair import MultiPairEnv
+from agents.common.report import finite_records
 from agents.common.spec import SuiteSpec
 from agents.rl.experiment import ExperimentConfig
 from agents.rl.interface import InterfaceConfig
@@ -135,7 +137,8 @@ def main(argv: list[str] | None = None) -> dict:
     stats = report.pop("_stats")
     labels = [f"{r}:{t}{' *' if (r, t) in splits['holdout'] else ''}" for r, t in pairs]
     heatmap(stats, labels, args.run / "routing.png", f"{policy.name}, {args.run.name} (* held out)")
-    (args.run / "routing_stats.json").write_text(json.dumps(report, indent=1))
+    strict = report | {"layers": finite_records(report["layers"])}  # a collapsed layer's shares are NaN: null
+    write_atomically(args.run / "routing_stats.json", json.dumps(strict, indent=1, allow_nan=False))
     for i, layer in enumerate(report["layers"]):
         print(f"layer {i}: choice entropy {layer['choice_entropy']:.2f} nats, explained by robot "
               f"{layer['robot_share']:.2f}, task {layer['task_share']:.2f}, pair {layer['pair_share']:.2f}; "
