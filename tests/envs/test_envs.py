@@ -14,14 +14,14 @@ from gymnasium.utils.env_checker import check_env
 from stable_baselines3.common.env_checker import check_env as sb3_check_env
 
 import envs
-from envs import ARMS, ARMS6, GRID, get_suite
+from envs import ARMS, ARMS6, GRID, GRID6, get_suite, grid6
 from envs.arms import ArmCore, ArmEnv, ArmVectorEnv, forward_kinematics, scripted_action
 from envs.grid import ROBOTS as GRID_ROBOTS
 from envs.grid import make_grid_env
 
 SUITES = (ARMS, ARMS6, GRID)
 ARM_SUITES = (ARMS, ARMS6)
-CASES = [(suite, robot, task) for suite in SUITES for robot, task in suite.pairs()]
+CASES = [(suite, robot, task) for suite in (*SUITES, GRID6) for robot, task in suite.pairs()]
 IDS = [suite.env_id(robot, task) for suite, robot, task in CASES]
 ARM_CASES = [(suite, robot, task) for suite in ARM_SUITES for robot, task in suite.pairs()]
 ARM_IDS = [suite.env_id(robot, task) for suite, robot, task in ARM_CASES]
@@ -42,7 +42,7 @@ def _idle_action(suite, robot: str):
     """An action that never completes a task: arms stay still, grid robots turn or toggle."""
     if suite in ARM_SUITES:
         return np.zeros(suite.action_space(robot).shape, dtype=np.float32)
-    names = GRID_ROBOTS[robot]
+    names = GRID_ROBOTS[robot] if suite is GRID else grid6.ROBOTS[robot].actions
     return names.index("left") if "left" in names else names.index("toggle")
 
 

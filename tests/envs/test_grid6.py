@@ -4,7 +4,6 @@ say, its missions end as they say, and adding it left the grid suite as it was."
 from __future__ import annotations
 
 import hashlib
-import pickle
 import warnings
 
 import gymnasium as gym
@@ -14,7 +13,6 @@ from gymnasium.utils.env_checker import check_env
 from minigrid.core.constants import COLOR_TO_IDX
 from minigrid.core.grid import Grid
 from minigrid.core.world_object import Floor, Goal, Key, Lava
-from stable_baselines3.common.env_checker import check_env as sb3_check_env
 
 from envs import GRID, GRID6, get_suite
 from envs.grid import SIZE, TASK_OBS_DIM
@@ -31,12 +29,6 @@ def _equal(a, b) -> bool:
     if isinstance(a, (tuple, list)):
         return len(a) == len(b) and all(_equal(x, y) for x, y in zip(a, b))
     return np.array_equal(a, b)
-
-
-def _idle_action(robot: str) -> int:
-    """An action that never completes a task: turn, or toggle for the heading robots."""
-    names = ROBOTS[robot].actions
-    return names.index("left") if "left" in names else names.index("toggle")
 
 
 def _scene(robot: str, task: str, pos: tuple[int, int], facing: int, objects: dict[tuple[int, int], object]):
@@ -134,51 +126,12 @@ def test_grid_robots_and_tasks_are_the_same_in_grid6(robot, task):
 
 
 @pytest.mark.parametrize("robot,task", GRID6.pairs(), ids=IDS)
-def test_check_env_and_spaces(robot, task):
-    env = gym.make(GRID6.env_id(robot, task))
+def test_check_env_without_a_warning_on_the_robot_wrapper_too(robot, task):
+    """Spaces, determinism, pickling and truncation of every grid6 pair: tests/envs/test_envs.py."""
     with warnings.catch_warnings():
         warnings.simplefilter("error")  # any complaint fails, but that the robot is a wrapper
         warnings.filterwarnings("ignore", message=".*is different from the unwrapped version")
-        check_env(env.unwrapped, skip_render_check=True)
-        check_env(make_grid6_env(robot, task), skip_render_check=True)  # the robot's wrapper too
-        sb3_check_env(env, warn=False)
-    assert env.action_space == GRID6.action_space(robot)
-    obs, info = env.reset(seed=0)
-    assert obs["robot"].shape == (GRID6.robot_obs_dim(robot),) and obs["robot"].dtype == np.float32
-    assert obs["task"].shape == (GRID6.task_obs_dim(task),) and obs["task"].dtype == np.float32
-    assert isinstance(info["is_success"], bool) and isinstance(info["distance"], float)
-
-
-@pytest.mark.parametrize("robot,task", GRID6.pairs(), ids=IDS)
-def test_seeded_determinism_and_pickling(robot, task):
-    a, b = gym.make(GRID6.env_id(robot, task)), gym.make(GRID6.env_id(robot, task))
-    a.action_space.seed(3)
-    assert _equal(a.reset(seed=3), b.reset(seed=3))
-    for _ in range(60):
-        action = a.action_space.sample()
-        ra, rb = a.step(action), b.step(action)
-        assert _equal(ra, rb)
-        if ra[2] or ra[3]:
-            assert _equal(a.reset(), b.reset())
-    copy = pickle.loads(pickle.dumps(a))
-    for _ in range(5):
-        action = a.action_space.sample()
-        ra, rc = a.step(action), copy.step(action)
-        assert _equal(ra, rc)
-        if ra[2] or ra[3]:
-            break
-
-
-@pytest.mark.parametrize("robot,task", GRID6.pairs(), ids=IDS)
-def test_truncates_at_max_episode_steps(robot, task):
-    env = gym.make(GRID6.env_id(robot, task))
-    max_steps = env.spec.max_episode_steps
-    env.reset(seed=2)
-    for t in range(1, max_steps + 1):
-        _, _, terminated, truncated, info = env.step(_idle_action(robot))
-        assert "is_success" in info and 0.0 <= info["distance"] <= 2.0
-        assert not terminated
-        assert truncated == (t == max_steps)
+        check_env(make_grid6_env(robot, task), skip_render_check=True)
 
 
 @pytest.mark.parametrize("robot,task", GRID6.pairs(), ids=IDS)
