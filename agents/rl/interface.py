@@ -11,6 +11,7 @@ from typing import Literal
 
 MODES = ("update", "replay", "consistency")
 NOISES = ("bernoulli", "gaussian")
+COUPLINGS = ("concat", "affine")
 
 
 @dataclass(frozen=True)
@@ -26,6 +27,10 @@ class InterfaceConfig:
     consistency: exact PPO plus a penalty on what dropout changes (docs/interface.md)"""
     noise: Literal["bernoulli", "gaussian"] | None = None
     """bernoulli: zero units; gaussian: multiply each unit by 1 + σ·N(0, 1), σ² = p/(1-p)"""
+    coupling: Literal["concat", "affine"] | None = None
+    """how a robot module reads the actor's message m. concat: m joins its observation as input
+    (Devin et al.); affine: it maps its own observation to a matrix A and a bias b and acts
+    A·m + b, so its answer to a message it never saw is fixed by the ones it did (docs/interface.md)"""
 
     def __post_init__(self) -> None:
         if self.width is not None and (isinstance(self.width, bool) or int(self.width) != self.width or self.width < 1):
@@ -36,6 +41,8 @@ class InterfaceConfig:
             raise ValueError(f"unknown interface mode {self.mode!r}; valid: {list(MODES)}")
         if self.noise is not None and self.noise not in NOISES:
             raise ValueError(f"unknown interface noise {self.noise!r}; valid: {list(NOISES)}")
+        if self.coupling is not None and self.coupling not in COUPLINGS:
+            raise ValueError(f"unknown interface coupling {self.coupling!r}; valid: {list(COUPLINGS)}")
 
     @classmethod
     def for_suite(cls, suite: str | None) -> "InterfaceConfig":
@@ -56,12 +63,12 @@ class InterfaceConfig:
         return asdict(self)
 
 
-GENERIC = InterfaceConfig(width=16, dropout=0.0, mode="consistency", noise="bernoulli")
+GENERIC = InterfaceConfig(width=16, dropout=0.0, mode="consistency", noise="bernoulli", coupling="concat")
 SUITE_PRESETS = {
-    "arms": InterfaceConfig(width=2, dropout=0.2, mode="replay", noise="gaussian"),
-    "arms6": InterfaceConfig(width=2, dropout=0.05, mode="replay", noise="gaussian"),
-    "grid": InterfaceConfig(width=16, dropout=0.2, mode="update", noise="bernoulli"),
-    "grid6": InterfaceConfig(width=16, dropout=0.2, mode="update", noise="bernoulli"),
+    "arms": InterfaceConfig(width=2, dropout=0.2, mode="replay", noise="gaussian", coupling="concat"),
+    "arms6": InterfaceConfig(width=2, dropout=0.05, mode="replay", noise="gaussian", coupling="concat"),
+    "grid": InterfaceConfig(width=16, dropout=0.2, mode="update", noise="bernoulli", coupling="concat"),
+    "grid6": InterfaceConfig(width=16, dropout=0.2, mode="update", noise="bernoulli", coupling="concat"),
 }
 
 

@@ -77,9 +77,11 @@ class ModularPolicy(nn.Module):
 
         task_bank = bank("task", len(spec.tasks), actor_in=0, critic_in=0, shared_in=spec.task_width,
                          actor_out=width, critic_out=width, hidden=list(task_hidden), final_activation=True)
+        self.affine = self.interface.coupling == "affine"
         robot_bank = bank("robot", len(spec.robots), actor_in=width, critic_in=width,
-                          shared_in=spec.robot_width, actor_out=spec.action_width, critic_out=1,
-                          hidden=list(robot_hidden), log_std=not spec.discrete)
+                          shared_in=spec.robot_width, actor_out=spec.action_width * (width + 1 if self.affine else 1),
+                          critic_out=1, hidden=list(robot_hidden), log_std=not spec.discrete,
+                          **({"log_std_size": spec.action_width} if self.affine else {}))
         self.task_layer = RoutedLayer(task_bank, FixedRouter.one_per_task(len(spec.tasks)), Sequential())
         self.robot_layer = RoutedLayer(robot_bank, FixedRouter.one_per_task(len(spec.robots)), Sequential())
         self.register_buffer("action_masks", spec.action_masks().float(), persistent=False)
@@ -125,14 +127,23 @@ class ModularPolicy(nn.Module):
         return interface_masks(self.interface, (batch_size, 2 * self.interface_dim), self.action_masks.device)
 
     def forward(self, obs: ObsBatch, masks: Tensor | None = None) -> tuple[Tensor, Tensor]:
-        """(actor output [B, A], value [B]); `masks`, if given, replace dropout on the interface."""
+        """(actor output [B, A], value [B]); `masks`, if given, replace dropout on the interface.
+
+        Coupling "affine": the robot module's actor sees its observation only (its message input is
+        zeros) and outputs a matrix and a bias per row; the action is their affine map of the message."""
         interface, _ = self.task_layer(obs.task, obs.task_ids)
         if masks is not None:
             interface = interface * masks
         elif self.interface.mode == "update" and self.training and self.interface.active:
             interface = interface * self._masks(interface.shape[0])
-        out, _ = self.robot_layer(torch.cat([interface, obs.robot], -1), obs.robot_ids)
-        return out[:, :-1], out[:, -1]
+        if not self.affine:
+            out, _ = self.robot_layer(torch.cat([interface, obs.robot], -1), obs.robot_ids)
+            return out[:, :-1], out[:, -1]
+        message = interface[:, : self.interface_dim]  # the actor's; the critic reads its own as input
+        out, _ = self.robot_layer(torch.cat([torch.zeros_like(message), interface[:, self.interface_dim :], obs.robot], -1),
+                                  obs.robot_ids)
+        maps = out[:, :-1].unflatten(-1, (self.spec.action_width, self.interface_dim + 1))  # [B, A, width + 1]
+        return (maps[..., :-1] @ message.unsqueeze(-1)).squeeze(-1) + maps[..., -1], out[:, -1]
 
     def log_std(self, obs: ObsBatch) -> Tensor:
         return self.robot_layer.bank.stacked()["log_std"].index_select(0, obs.robot_ids)
@@ -142,7 +153,8 @@ class ModularPolicy(nn.Module):
         active = self.interface.active
         return {"interface_dim": self.interface_dim, "interface_dropout": self.interface.dropout,
                 "hyper_banks": list(self.hyper_banks), "dropout_mode": self.interface.mode if active else None,
-                "interface_noise": self.interface.noise if active else None}
+                "interface_noise": self.interface.noise if active else None} | (
+                    {"interface_coupling": "affine"} if self.affine else {})
 
 
 class MonolithicPolicy(nn.Module):

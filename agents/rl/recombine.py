@@ -24,8 +24,13 @@ def load_policy(spec: SuiteSpec, robots_from: str | Path, tasks_from: str | Path
     if robot_cfg["actor_in"] != task_cfg["actor_out"]:
         raise ValueError(f"robot modules read a {robot_cfg['actor_in']}-wide interface, "
                          f"task modules write {task_cfg['actor_out']}")
-    policy = ModularPolicy(spec, InterfaceConfig(width=task_cfg["actor_out"]), task_hidden=tuple(task_cfg["hidden"]),
-                           robot_hidden=tuple(robot_cfg["hidden"]))
+    width = task_cfg["actor_out"]
+    couplings = {spec.action_width: "concat", spec.action_width * (width + 1): "affine"}
+    if robot_cfg["actor_out"] not in couplings:
+        raise ValueError(f"robot modules output {robot_cfg['actor_out']} numbers per row; a {width}-wide interface "
+                         f"takes {spec.action_width} (concat coupling) or {spec.action_width * (width + 1)} (affine)")
+    interface = InterfaceConfig(width=width, coupling=couplings[robot_cfg["actor_out"]])
+    policy = ModularPolicy(spec, interface, task_hidden=tuple(task_cfg["hidden"]), robot_hidden=tuple(robot_cfg["hidden"]))
     for role, modules in loaded.items():
         bank, names = policy.banks()[role]
         for name, module in modules.items():

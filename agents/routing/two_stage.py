@@ -36,6 +36,9 @@ class TwoStageRoutedPolicy(RoutedPolicy):
     def __init__(self, spec: SuiteSpec, config: RoutingConfig | None = None, router: str = "flat",
                  trainer: str = "ppo", name: str = "routed-ppo", interface: InterfaceConfig | None = None) -> None:
         self.interface = (interface or InterfaceConfig()).resolve(None)  # unset fields: the generic settings
+        if self.interface.coupling != "concat":
+            raise ValueError(f"the two-stage routed layout couples its stages by concatenation; "
+                             f"--interface.coupling {self.interface.coupling} is the modular policy's")
         if self.interface.active and self.interface.mode == "consistency":
             raise ValueError("the two-stage routed layout takes interface mode update or replay, not consistency")
         super().__init__(spec, config, router, trainer, name)

@@ -31,13 +31,15 @@ class ActorCriticModule(Module):
       hidden{j}_weight [2, h_j, h_j+1], hidden{j}_bias [2, h_j+1];
       head_weight [2, h_last, out], head_bias [2, out] when actor_out = critic_out, else
       actor_head_* and critic_head_* ([h_last, out] and [out]);
-      log_std [actor_out] (optional): the state-independent log std of a Gaussian actor, the robot's own.
+      log_std [log_std_size or actor_out] (optional): the state-independent log std of a Gaussian actor,
+      the robot's own (sized apart when the actor's output is not the action, e.g. an affine map of it).
     Files of the two-`MLP` layout (`actor.net.*`, `critic.net.*`) load through `modrl.compat`.
     """
 
     def __init__(self, actor_in: int, critic_in: int, shared_in: int, actor_out: int, critic_out: int,
                  hidden: list[int] | tuple[int, ...] = (64, 64), activation: str = "tanh",
-                 final_activation: bool = False, log_std: bool = False, init_log_std: float = 0.0) -> None:
+                 final_activation: bool = False, log_std: bool = False, init_log_std: float = 0.0,
+                 log_std_size: int | None = None) -> None:
         hidden = check_hidden(hidden)
         make_activation(activation)  # fail early on an unknown name
         check_positive(actor_out=actor_out, critic_out=critic_out, **{f"hidden[{i}]": h for i, h in enumerate(hidden)})
@@ -47,9 +49,12 @@ class ActorCriticModule(Module):
             raise ValueError(f"actor_in and critic_in must be equal (their layers are stacked), got {actor_in} and {critic_in}")
         if not hidden:
             raise ValueError("ActorCriticModule needs at least one hidden layer")
+        if log_std_size is not None:
+            check_positive(log_std_size=log_std_size)
+        extra = {} if log_std_size is None else {"log_std_size": log_std_size}  # files of before stay the same
         super().__init__(actor_in=actor_in, critic_in=critic_in, shared_in=shared_in, actor_out=actor_out,
                          critic_out=critic_out, hidden=hidden, activation=activation,
-                         final_activation=final_activation, log_std=log_std, init_log_std=init_log_std)
+                         final_activation=final_activation, log_std=log_std, init_log_std=init_log_std, **extra)
         self.own_in, self.shared_in, self.actor_out, self.critic_out = actor_in, shared_in, actor_out, critic_out
         self.in_features = actor_in + critic_in + shared_in
         self.out_features = actor_out + critic_out
@@ -65,7 +70,8 @@ class ActorCriticModule(Module):
             _orthogonal(critic.net, last_gain=1.0)
         for name, value in self._stack(actor.state_dict(), critic.state_dict()).items():
             self.register_parameter(name, nn.Parameter(value))
-        self.log_std = nn.Parameter(torch.full((actor_out,), float(init_log_std))) if log_std else None
+        std_size = actor_out if log_std_size is None else log_std_size
+        self.log_std = nn.Parameter(torch.full((std_size,), float(init_log_std))) if log_std else None
 
     def _stack(self, actor: dict[str, Tensor], critic: dict[str, Tensor]) -> dict[str, Tensor]:
         """Two `MLP` state dicts (weights [out, in]) → this module's stacked parameters."""
