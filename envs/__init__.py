@@ -42,6 +42,7 @@ GRID = Suite(
     action_spaces={r: grid.action_space(r) for r in grid.ROBOTS},
     id_format="modrl/Grid-{robot}-{task}-v0",
     make_vec_kwargs=_GRID_VEC_KWARGS,
+    action_names=grid.ROBOTS,
 )
 GRID6 = Suite(
     "grid6",
@@ -50,6 +51,7 @@ GRID6 = Suite(
     action_spaces={r: grid6.action_space(r) for r in grid6.ROBOTS},
     id_format="modrl/Grid6-{robot}-{task}-v0",
     make_vec_kwargs=_GRID_VEC_KWARGS,
+    action_names={r: body.actions for r, body in grid6.ROBOTS.items()},
 )
 SUITES: dict[str, Suite] = {"arms": ARMS, "arms6": ARMS6, "grid": GRID, "grid6": GRID6}
 

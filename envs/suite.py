@@ -27,6 +27,7 @@ class Suite:
         action_spaces: Mapping[str, gym.Space],
         id_format: str,
         make_vec_kwargs: Mapping[str, Any] | None = None,
+        action_names: Mapping[str, Sequence[str]] | None = None,
     ) -> None:
         self.name = name
         self.robots: tuple[str, ...] = tuple(robot_obs_dims)
@@ -36,6 +37,11 @@ class Suite:
         self._action_spaces = dict(action_spaces)
         self._id_format = id_format
         self._make_vec_kwargs = dict(make_vec_kwargs or {})
+        self._action_names = {r: tuple(names) for r, names in (action_names or {}).items()}
+        for robot, names in self._action_names.items():
+            if len(names) != getattr(self._action_spaces.get(robot), "n", None):
+                raise ValueError(f"suite {name!r}: robot {robot!r} has {len(names)} action names for action space "
+                                 f"{self._action_spaces.get(robot)}")
 
     def __repr__(self) -> str:
         return f"Suite({self.name!r}, robots={self.robots}, tasks={self.tasks})"
@@ -124,6 +130,15 @@ class Suite:
         """The robot's own (single-env) action space."""
         self.check(robot, self.tasks[0])
         return self._action_spaces[robot]
+
+    def action_names(self, robot: str) -> tuple[str, ...]:
+        """The names of the robot's discrete actions, in index order ("a0", "a1", ... when the suite names none).
+
+        Raises ValueError for a continuous action space."""
+        space = self.action_space(robot)
+        if not isinstance(space, gym.spaces.Discrete):
+            raise ValueError(f"suite {self.name!r} has continuous actions; action shares are for discrete suites")
+        return self._action_names.get(robot) or tuple(f"a{i}" for i in range(int(space.n)))
 
     def make(self, robot: str, task: str, num_envs: int, seed: int | None = None) -> gym.vector.VectorEnv:
         """A vector env with SAME_STEP autoreset (final obs in `info["final_obs"]`).

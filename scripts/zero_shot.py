@@ -4,6 +4,7 @@
     python scripts/zero_shot.py --robots-from runA/modules --tasks-from runB/modules --pairs Arm4:Push
     python scripts/zero_shot.py --modules runs/train/modular/seed1/modules --pairs Arm2:Push --capture-video videos
     python scripts/zero_shot.py --modules runs/train/routed-ppo/seed1/modules --pairs Arm2:Push   # a routed run
+    python scripts/zero_shot.py --suite grid --modules runs/grid/seed1/modules --pairs Mirrored:Door --action-shares
 """
 
 from __future__ import annotations
@@ -45,6 +46,8 @@ class ZeroShotArgs:
     """write zero_shot.json and zero_shot.png here"""
     capture_video: Path | None = None
     """record one episode per pair as an mp4 here, plus a PNG frame (needs modrl[video])"""
+    action_shares: bool = False
+    """also report the share of each action per pair (discrete suites)"""
 
 
 def main(args: ZeroShotArgs) -> list[dict]:
@@ -54,6 +57,8 @@ def main(args: ZeroShotArgs) -> list[dict]:
     pairs = parse_pairs(args.pairs)
     for pair in pairs:
         suite.check(*pair)
+        if args.action_shares:
+            suite.action_names(pair[0])
     robots_from, tasks_from = args.robots_from or args.modules, args.tasks_from or args.modules
     if robots_from is None or tasks_from is None:
         raise ValueError("say where the modules are: --modules DIR, or --robots-from DIR and --tasks-from DIR")
@@ -69,8 +74,13 @@ def main(args: ZeroShotArgs) -> list[dict]:
     name = getattr(policy, "name", "modular")
     records = [r | {"split": "evaluated", "policy": name, "seed": args.seed, "suite": args.suite,
                     "actions": "sampled" if args.sample else "mean"}
-               for r in evaluate(policy, suite, pairs, args.episodes, args.seed, deterministic=not args.sample)]
+               for r in evaluate(policy, suite, pairs, args.episodes, args.seed, deterministic=not args.sample,
+                                 action_shares=args.action_shares)]
     publish(records, list(suite.robots), list(suite.tasks), args.out)
+    if args.action_shares:
+        for r in records:
+            shares = "  ".join(f"{action} {share:.2f}" for action, share in r["action_shares"].items())
+            print(f"{r['robot']}:{r['task']}  {shares}")
     if args.capture_video is not None:
         videos, frame = record_pairs(policy, suite, pairs, args.capture_video, seed=args.seed, sample=args.sample)
         print(f"{len(videos)} videos and {frame.name} in {args.capture_video}")
