@@ -219,6 +219,9 @@ class SB3ModularPolicy(MultiInputActorCriticPolicy):
         config = module.config
         if module.kind != "actor_critic":
             raise ValueError(f"{path} holds a {module.kind!r} module, expected 'actor_critic'")
+        if "log_std_size" in config:
+            raise ValueError(f"{path} is a robot module of the affine coupling (--interface.coupling affine); "
+                             f"the SB3 policy reads concat-coupled modules only")
         for key in ("actor_in", "critic_in", "shared_in", "actor_out", "critic_out", "final_activation", "log_std"):
             if config[key] != fresh[key] and key not in self._size_keys(role):
                 raise ValueError(f"{path} does not fit suite {self.suite_name!r}: {key}={config[key]}, "

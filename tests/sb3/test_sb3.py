@@ -170,6 +170,12 @@ def test_module_sizes_conflicting_with_file_raise(tmp_path):
         make_model(robots_from=str(tmp_path), tasks_from=str(wide))
 
 
+def test_affine_coupled_robot_modules_are_refused_by_name(tmp_path):
+    save_modules(ModularPolicy(SPEC, InterfaceConfig(coupling="affine").resolve("arms")), tmp_path, "arms")
+    with pytest.raises(ValueError, match="affine coupling"):
+        make_model(robots_from=str(tmp_path))
+
+
 def test_a_model_saved_at_another_width_loads_only_when_told_the_width(tmp_path):
     make_model(interface_dim=16).save(tmp_path / "wide.zip")
     pair_kwargs = dict(suite="arms", robot=ROBOT, task=TASK)
