@@ -27,9 +27,9 @@ import numpy as np
 import envs
 from agents.common.cli import run_cli
 from agents.common.files import claim_folder, write_atomically
-from agents.common.intervals import Estimate, iqm
 from agents.common.parallel import run_jobs
 from agents.common.spec import SuiteSpec
+from agents.common.sweep_report import improvement_lines, improvements, summarise, table
 from agents.rl.experiment import EvalConfig, ExperimentConfig, check_resumable, run
 from agents.common.routing_config import RoutingConfig
 from agents.rl.interface import InterfaceConfig
@@ -168,40 +168,6 @@ def parameter_counts(cfg: SweepConfig, cell: ExperimentConfig) -> dict[str, int]
     return {name: sum(p.numel() for p in POLICIES.get(name).build(spec, cell).parameters()) for name in cfg.policy}
 
 
-def summarise(records: list[dict], reps: int) -> list[dict]:
-    """IQM [95% CI] of success per policy, fraction and split, over (split seed, seed, pair) scores."""
-    rows = []
-    policies = list(dict.fromkeys(r["policy"] for r in records))
-    fractions = sorted({r["holdout_fraction"] for r in records})
-    for fraction in fractions:
-        for policy in policies:
-            row = {"policy": policy, "fraction": fraction}
-            for split in ("holdout", "train"):
-                runs: dict[tuple[int, int], list[float]] = {}
-                for r in records:
-                    if (r["policy"], r["holdout_fraction"], r["split"]) == (policy, fraction, split):
-                        runs.setdefault((r["split_seed"], r["seed"]), []).append(r["success_rate"])
-                if not runs:
-                    continue
-                matrix = np.array([scores for _, scores in sorted(runs.items())])  # [runs, pairs of the split]
-                estimate = iqm({policy: matrix}, reps=reps)[policy]
-                row |= {f"{split}_iqm": estimate.value, f"{split}_low": estimate.low, f"{split}_high": estimate.high,
-                        "runs": len(runs), f"{split}_pairs": matrix.shape[1]}
-            rows.append(row)
-    return rows
-
-
-def table(rows: list[dict]) -> str:
-    lines = ["| held out | policy | runs | IQM success, held out [95% CI] | IQM success, trained [95% CI] |",
-             "|---|---|---|---|---|"]
-    for row in rows:
-        cells = [str(Estimate(row[f"{s}_iqm"], row[f"{s}_low"], row[f"{s}_high"])) if f"{s}_iqm" in row else "-"
-                 for s in ("holdout", "train")]
-        lines.append(f"| {row['fraction']:g} ({row.get('holdout_pairs', 0)} pairs) | {row['policy']} | {row['runs']} | "
-                     f"{cells[0]} | {cells[1]} |")
-    return "\n".join(lines)
-
-
 def plot(rows: list[dict], suite: str, path: Path) -> None:
     import matplotlib
 
@@ -237,9 +203,10 @@ def main(cfg: SweepConfig) -> dict:
                        desc="cells")
     records = [record for cell_records in results for record in cell_records]
     rows = summarise(records, cfg.reps)
-    print(table(rows))
+    compared = improvements(records, reps=cfg.reps)
+    print(table(rows), *improvement_lines(compared), sep="\n")
     summary = {"config": json.loads(json.dumps(asdict(cfg), default=str)), "parameters": counts,
-               "skipped": skipped, "summary": rows, "records": records}
+               "skipped": skipped, "summary": rows, "improvement": compared, "records": records}
     write_atomically(cfg.out / "sweep.json", json.dumps(summary, indent=1))
     plot(rows, cfg.suite, cfg.out / "sweep.png")
     print(f"wrote {cfg.out / 'sweep.json'} and {cfg.out / 'sweep.png'}")

@@ -31,6 +31,12 @@ def test_sweep_trains_each_cell_summarises_and_refuses_to_overwrite(tmp_path, ca
         assert row["fraction"] == 0.5 and row["runs"] == 1 and row["holdout_pairs"] == 18
         assert 0.0 <= row["holdout_low"] <= row["holdout_iqm"] <= row["holdout_high"] <= 1.0
 
+    (improvement,) = saved["improvement"]  # modular vs monolithic, paired on the 18 held-out pairs
+    assert improvement["variant"].startswith("modular ") and improvement["baseline"].startswith("monolithic hidden=")
+    assert improvement["cells"] == 18
+    assert 0.0 <= improvement["low"] <= improvement["p"] <= improvement["high"] <= 1.0
+    assert "on held-out cells at fraction 0.5" in printed and "P(modular interface=2" in printed
+
     with pytest.raises(SystemExit):  # an existing sweep is neither overwritten nor mixed into
         sweep.run_cli(sweep.main, sweep.SweepConfig, TOY + ["--out", str(out)])
     assert "--resume" in capsys.readouterr().err
@@ -48,3 +54,34 @@ def test_sweep_skips_fractions_a_suite_cannot_hold_out(tmp_path, capsys):
     with pytest.raises(SystemExit):
         sweep.run_cli(sweep.main, sweep.SweepConfig, ["--suite", "arms", "--fractions", "0.75", "--out", str(tmp_path)])
     assert "no fraction" in capsys.readouterr().err
+
+
+def test_sweep_report_pools_sweeps_by_variant_and_refuses_what_it_cannot_pool(tmp_path, capsys):
+    report = load_script("sweep_report")
+    records = []
+    for policy, base, extra in (("modular", 0.8, {"interface_coupling": "affine"}), ("modular", 0.6, {}),
+                                ("monolithic", 0.7, {})):
+        for split_seed in (0, 1):
+            for i, (split, task) in enumerate([("holdout", "Push"), ("holdout", "Hold"), ("train", "Push")]):
+                records.append({"policy": policy, "holdout_fraction": 0.5, "split_seed": split_seed, "seed": 1,
+                                "robot": f"Arm{2 + i}", "task": task, "split": split,
+                                "success_rate": base + 0.1 * split_seed, **extra})
+    (tmp_path / "a.json").write_text(json.dumps({"records": records[:12]}))
+    (tmp_path / "b.json").write_text(json.dumps({"records": records[12:]}))
+    out = report.run_cli(report.main, report.SweepReportArgs,
+                         [str(tmp_path / "a.json"), str(tmp_path / "b.json"), "--plot", str(tmp_path / "t.png"),
+                          "--reps", "50"])
+    printed = capsys.readouterr().out
+    by_variant = {(r["variant"], r["baseline"]): r for r in out["improvement"]}
+    assert by_variant[("modular coupling=affine", "monolithic")]["p"] == 1.0  # 0.8 beats 0.7 on all 4 cells
+    assert by_variant[("modular", "monolithic")]["p"] == 0.0
+    assert {r["policy"] for r in out["summary"]} == {"modular coupling=affine", "modular", "monolithic"}
+    assert "| modular coupling=affine | 0.85 / 0.85 | 0.85 / - |" in printed  # per task: held out / trained
+    assert (tmp_path / "t.png").stat().st_size > 0
+    with pytest.raises(SystemExit):  # the same cells twice: two runs the records cannot tell apart
+        report.run_cli(report.main, report.SweepReportArgs, [str(tmp_path / "a.json"), str(tmp_path / "a.json")])
+    assert "pool sweeps of different cells only" in capsys.readouterr().err
+    (tmp_path / "z.json").write_text(json.dumps([{"robot": "Arm2", "task": "Push", "success_rate": 1.0}]))
+    with pytest.raises(SystemExit):
+        report.run_cli(report.main, report.SweepReportArgs, [str(tmp_path / "z.json")])
+    assert "no sweep records" in capsys.readouterr().err

@@ -80,6 +80,20 @@ def probability_of_improvement(matrices: dict[str, np.ndarray], pairs: list[tupl
             for x, y in pairs}
 
 
+def paired_improvement(x: np.ndarray, y: np.ndarray, reps: int = 2000, seed: int = 0) -> Estimate:
+    """P(X > Y) over cells both were scored on (ties count half), with a percentile bootstrap over cells.
+
+    For one run per cell, e.g. (split seed, held-out pair) cells of a sweep, where rliable's per-pair
+    comparison of runs would have nothing to resample."""
+    x, y = np.asarray(x, dtype=float), np.asarray(y, dtype=float)
+    if x.ndim != 1 or x.shape != y.shape or not len(x):
+        raise ValueError(f"paired_improvement takes two equal-length score vectors, got shapes {x.shape} and {y.shape}")
+    wins = (x > y) + 0.5 * (x == y)
+    boot = wins[np.random.default_rng(seed).integers(0, len(wins), (reps, len(wins)))].mean(1)
+    low, high = np.percentile(boot, [100 * (1 - CONFIDENCE) / 2, 100 * (1 + CONFIDENCE) / 2])
+    return Estimate(float(wins.mean()), float(low), float(high))
+
+
 def interval_report(records: list[dict], reps: int = 2000) -> str:
     """Markdown: IQM [95% CI] of success per variant and split, then P(row beats column) on held-out pairs."""
     splits = [s for s in ("train", "holdout") if any(r["split"] == s for r in records)]

@@ -5,7 +5,9 @@ from __future__ import annotations
 import pytest
 
 from agents.common.curves import plot_curves, read_histories
-from agents.common.intervals import interval_report, iqm, probability_of_improvement, score_matrices
+import numpy as np
+
+from agents.common.intervals import interval_report, iqm, paired_improvement, probability_of_improvement, score_matrices
 from agents.rl.experiment import EvalConfig, ExperimentConfig, run
 from agents.rl.ppo import PPOConfig
 
@@ -29,6 +31,17 @@ def test_a_variant_that_always_wins_has_probability_of_improvement_one():
 def test_iqm_of_constant_scores_is_that_constant_with_a_zero_width_interval():
     estimate = iqm(score_matrices(_records("modular", [[0.5, 0.5]] * 4), "holdout"), reps=100)["modular"]
     assert (estimate.value, estimate.low, estimate.high) == (0.5, 0.5, 0.5)
+
+
+def test_paired_improvement_counts_wins_and_half_ties_with_a_bootstrap_over_cells():
+    x, y = np.array([1.0, 0.9, 0.5, 0.2]), np.array([0.5, 0.9, 0.6, 0.1])  # win, tie, loss, win
+    estimate = paired_improvement(x, y, reps=500)
+    assert estimate.value == pytest.approx(2.5 / 4)
+    assert 0.0 <= estimate.low < estimate.value < estimate.high <= 1.0
+    always = paired_improvement(np.ones(5), np.zeros(5), reps=100)
+    assert (always.value, always.low, always.high) == (1.0, 1.0, 1.0)
+    with pytest.raises(ValueError, match="equal-length"):
+        paired_improvement(np.ones(3), np.ones(4))
 
 
 def test_a_missing_seed_record_is_refused():

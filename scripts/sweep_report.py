@@ -1,0 +1,58 @@
+"""Pool the records of sweeps (`scripts/sweep.py`) and compare their policy variants cell by cell.
+
+    python scripts/sweep_report.py runs/sweep-f05/sweep.json runs/sweep-f05-affine/sweep.json --plot tasks.png
+
+Prints, per held-out fraction, the IQM [95% CI] of success of every variant (held out, trained), the
+probability that each variant beats each monolithic one on a held-out (split seed, seed, pair) cell
+both were scored on, and each variant's mean success per task (held out / trained).
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+import tyro
+
+from agents.common.cli import run_cli
+from agents.common.report import variant
+from agents.common.sweep_report import improvement_lines, improvements, plot_tasks, summarise, table, task_table
+
+
+@dataclass
+class SweepReportArgs:
+    files: tyro.conf.Positional[tuple[Path, ...]] = ()
+    """sweep.json files (or a cell's records.json), read together"""
+    baseline: str = "monolithic"
+    """the policy every other variant is compared with"""
+    plot: Path | None = None
+    """write a bar chart of held-out success per task and variant here"""
+    reps: int = 2000
+    """bootstrap resamples"""
+
+
+def read_records(path: Path) -> list[dict]:
+    data = json.loads(Path(path).read_text())
+    records = data["records"] if isinstance(data, dict) else data
+    if not isinstance(records, list) or any("holdout_fraction" not in r for r in records):
+        raise ValueError(f"{path} holds no sweep records (records with a holdout_fraction): give a sweep.json")
+    return records
+
+
+def main(args: SweepReportArgs) -> dict:
+    if not args.files:
+        raise ValueError("give one or more sweep.json files")
+    records = [r for path in args.files for r in read_records(path)]
+    rows = summarise([r | {"policy": variant(r)} for r in records], args.reps)  # a row per variant
+    compared = improvements(records, args.baseline, args.reps)
+    print(table(rows), "", *improvement_lines(compared), "", task_table(records), sep="\n")
+    if args.plot is not None:
+        suite = records[0].get("suite", "")
+        plot_tasks(records, args.plot, f"{suite}: held-out success per task")
+        print(f"wrote {args.plot}")
+    return {"summary": rows, "improvement": compared}
+
+
+if __name__ == "__main__":
+    run_cli(main, SweepReportArgs)
