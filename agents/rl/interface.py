@@ -66,7 +66,7 @@ class InterfaceConfig:
 GENERIC = InterfaceConfig(width=16, dropout=0.0, mode="consistency", noise="bernoulli", coupling="concat")
 SUITE_PRESETS = {
     "arms": InterfaceConfig(width=2, dropout=0.2, mode="replay", noise="gaussian", coupling="concat"),
-    "arms6": InterfaceConfig(width=2, dropout=0.05, mode="replay", noise="gaussian", coupling="concat"),
+    "arms6": InterfaceConfig(width=2, dropout=0.05, mode="replay", noise="gaussian", coupling="affine"),
     "grid": InterfaceConfig(width=16, dropout=0.2, mode="update", noise="bernoulli", coupling="concat"),
     "grid6": InterfaceConfig(width=16, dropout=0.2, mode="update", noise="bernoulli", coupling="concat"),
 }

@@ -534,8 +534,10 @@ def test_monolithic_width_is_a_setting_carried_by_its_records():
     assert POLICIES.get("monolithic").build(spec, ExperimentConfig(out=None)).describe() == {}
 
 
-def test_a_run_from_before_the_monolithic_width_setting_reads_as_128_128():
+def test_a_run_from_before_the_monolithic_width_and_coupling_settings_reads_as_128_128_and_concat():
     from agents.rl.compat import upgrade_config
 
     assert upgrade_config({"interface": {}, "eval": {}})["monolithic_hidden"] == [128, 128]
     assert upgrade_config({"interface": {}, "eval": {}, "monolithic_hidden": [64]})["monolithic_hidden"] == [64]
+    assert upgrade_config({"interface": {"width": 2}, "eval": {}})["interface"] == {"coupling": "concat", "width": 2}
+    assert upgrade_config({"interface": {"coupling": "affine"}, "eval": {}})["interface"]["coupling"] == "affine"
