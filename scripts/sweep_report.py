@@ -34,7 +34,7 @@ class SweepReportArgs:
 
 def read_records(path: Path) -> list[dict]:
     data = json.loads(Path(path).read_text())
-    records = data["records"] if isinstance(data, dict) else data
+    records = data.get("records") if isinstance(data, dict) else data
     if not isinstance(records, list) or any("holdout_fraction" not in r for r in records):
         raise ValueError(f"{path} holds no sweep records (records with a holdout_fraction): give a sweep.json")
     return records
