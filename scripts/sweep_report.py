@@ -44,6 +44,9 @@ def main(args: SweepReportArgs) -> dict:
     if not args.files:
         raise ValueError("give one or more sweep.json files")
     records = [r for path in args.files for r in read_records(path)]
+    for key in ("suite", "actions"):  # cells of another suite or evaluation mode are not the same cells
+        if len({r.get(key) for r in records}) > 1:
+            raise ValueError(f"the records mix {key}s {sorted({str(r.get(key)) for r in records})}: report them apart")
     rows = summarise([r | {"policy": variant(r)} for r in records], args.reps)  # a row per variant
     compared = improvements(records, args.baseline, args.reps)
     print(table(rows), "", *improvement_lines(compared), "", task_table(records), sep="\n")

@@ -81,6 +81,10 @@ def test_sweep_report_pools_sweeps_by_variant_and_refuses_what_it_cannot_pool(tm
     with pytest.raises(SystemExit):  # the same cells twice: two runs the records cannot tell apart
         report.run_cli(report.main, report.SweepReportArgs, [str(tmp_path / "a.json"), str(tmp_path / "a.json")])
     assert "pool sweeps of different cells only" in capsys.readouterr().err
+    (tmp_path / "grid.json").write_text(json.dumps({"records": [r | {"suite": "grid"} for r in records[:3]]}))
+    with pytest.raises(SystemExit):  # other suites' cells are other cells
+        report.run_cli(report.main, report.SweepReportArgs, [str(tmp_path / "b.json"), str(tmp_path / "grid.json")])
+    assert "the records mix suites" in capsys.readouterr().err
     (tmp_path / "z.json").write_text(json.dumps([{"robot": "Arm2", "task": "Push", "success_rate": 1.0}]))
     with pytest.raises(SystemExit):
         report.run_cli(report.main, report.SweepReportArgs, [str(tmp_path / "z.json")])

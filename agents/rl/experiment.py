@@ -99,6 +99,8 @@ class ExperimentConfig:
         resolve_device(self.device)  # a GPU asked for but absent fails here, before any run
         if self.capture_video and (self.out is None or not video_available()):
             raise ValueError("--capture-video needs an --out folder" if self.out is None else MISSING_MOVIEPY)
+        if self.interface.coupling == "affine" and "modular" not in self.policy:
+            raise ValueError("--interface.coupling affine is the modular policy's: add --policy modular or drop the flag")
         self.interface = self.interface.resolve(self.suite)
         for policy in self.policy:
             POLICIES.check(policy)
@@ -260,7 +262,8 @@ def run_one(cfg: ExperimentConfig, kind: str, seed: int) -> list[dict]:
     split_of = {p: name for name, ps in splits.items() for p in ps}
     if kind == "random":  # an untrained modular network: its width is part of what it was
         seed_everything(seed)
-        policy = ModularPolicy(SuiteSpec.from_suite(suite), InterfaceConfig(width=cfg.interface.width))
+        policy = ModularPolicy(SuiteSpec.from_suite(suite), InterfaceConfig(width=cfg.interface.width,
+                                                                            coupling=cfg.interface.coupling))
         variant = {"interface_dim": policy.interface_dim}
     else:
         policy = train_one(cfg, kind, seed)

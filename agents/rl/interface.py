@@ -28,9 +28,7 @@ class InterfaceConfig:
     noise: Literal["bernoulli", "gaussian"] | None = None
     """bernoulli: zero units; gaussian: multiply each unit by 1 + σ·N(0, 1), σ² = p/(1-p)"""
     coupling: Literal["concat", "affine"] | None = None
-    """how a robot module reads the actor's message m. concat: m joins its observation as input
-    (Devin et al.); affine: it maps its own observation to a matrix A and a bias b and acts
-    A·m + b, so its answer to a message it never saw is fixed by the ones it did (docs/interface.md)"""
+    """how a robot module reads the message m: concat (m is an input) or affine (it acts A(obs)·m + b(obs))"""
 
     def __post_init__(self) -> None:
         if self.width is not None and (isinstance(self.width, bool) or int(self.width) != self.width or self.width < 1):

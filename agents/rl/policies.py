@@ -49,6 +49,16 @@ def interface_masks(interface: InterfaceConfig, shape: tuple[int, ...], device: 
     return torch.bernoulli(torch.full(shape, 1.0 - p, device=device)) / (1.0 - p)
 
 
+def robot_coupling(robot_config: dict, spec: SuiteSpec) -> str:
+    """The interface coupling a saved robot module was built for, read from its actor's output size."""
+    width, actions = robot_config["actor_in"], spec.action_width
+    couplings = {actions: "concat", actions * (width + 1): "affine"}
+    if robot_config["actor_out"] not in couplings:
+        raise ValueError(f"robot modules output {robot_config['actor_out']} numbers per row; a {width}-wide interface "
+                         f"takes {actions} (concat coupling) or {actions * (width + 1)} (affine)")
+    return couplings[robot_config["actor_out"]]
+
+
 class ModularPolicy(nn.Module):
     """Task modules feed robot modules through a fixed-width interface (one for actor, one for critic).
 
@@ -81,7 +91,7 @@ class ModularPolicy(nn.Module):
         robot_bank = bank("robot", len(spec.robots), actor_in=width, critic_in=width,
                           shared_in=spec.robot_width, actor_out=spec.action_width * (width + 1 if self.affine else 1),
                           critic_out=1, hidden=list(robot_hidden), log_std=not spec.discrete,
-                          **({"log_std_size": spec.action_width} if self.affine else {}))
+                          **({"log_std_size": spec.action_width} if self.affine and not spec.discrete else {}))
         self.task_layer = RoutedLayer(task_bank, FixedRouter.one_per_task(len(spec.tasks)), Sequential())
         self.robot_layer = RoutedLayer(robot_bank, FixedRouter.one_per_task(len(spec.robots)), Sequential())
         self.register_buffer("action_masks", spec.action_masks().float(), persistent=False)

@@ -7,7 +7,7 @@ from pathlib import Path
 from agents.common.module_files import load_module_file
 from agents.common.spec import SuiteSpec
 from agents.rl.interface import InterfaceConfig
-from agents.rl.policies import ModularPolicy
+from agents.rl.policies import ModularPolicy, robot_coupling
 
 
 def load_policy(spec: SuiteSpec, robots_from: str | Path, tasks_from: str | Path,
@@ -24,12 +24,7 @@ def load_policy(spec: SuiteSpec, robots_from: str | Path, tasks_from: str | Path
     if robot_cfg["actor_in"] != task_cfg["actor_out"]:
         raise ValueError(f"robot modules read a {robot_cfg['actor_in']}-wide interface, "
                          f"task modules write {task_cfg['actor_out']}")
-    width = task_cfg["actor_out"]
-    couplings = {spec.action_width: "concat", spec.action_width * (width + 1): "affine"}
-    if robot_cfg["actor_out"] not in couplings:
-        raise ValueError(f"robot modules output {robot_cfg['actor_out']} numbers per row; a {width}-wide interface "
-                         f"takes {spec.action_width} (concat coupling) or {spec.action_width * (width + 1)} (affine)")
-    interface = InterfaceConfig(width=width, coupling=couplings[robot_cfg["actor_out"]])
+    interface = InterfaceConfig(width=task_cfg["actor_out"], coupling=robot_coupling(robot_cfg, spec))
     policy = ModularPolicy(spec, interface, task_hidden=tuple(task_cfg["hidden"]), robot_hidden=tuple(robot_cfg["hidden"]))
     for role, modules in loaded.items():
         bank, names = policy.banks()[role]

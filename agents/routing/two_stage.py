@@ -14,6 +14,8 @@ module has its own log std (`stage_log_std`, one row per module, chosen or weigh
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
@@ -35,10 +37,8 @@ class TwoStageRoutedPolicy(RoutedPolicy):
 
     def __init__(self, spec: SuiteSpec, config: RoutingConfig | None = None, router: str = "flat",
                  trainer: str = "ppo", name: str = "routed-ppo", interface: InterfaceConfig | None = None) -> None:
-        self.interface = (interface or InterfaceConfig()).resolve(None)  # unset fields: the generic settings
-        if self.interface.coupling != "concat":
-            raise ValueError(f"the two-stage routed layout couples its stages by concatenation; "
-                             f"--interface.coupling {self.interface.coupling} is the modular policy's")
+        # unset fields: the generic settings; the stages always concatenate (the coupling is the modular policy's)
+        self.interface = replace((interface or InterfaceConfig()).resolve(None), coupling="concat")
         if self.interface.active and self.interface.mode == "consistency":
             raise ValueError("the two-stage routed layout takes interface mode update or replay, not consistency")
         super().__init__(spec, config, router, trainer, name)

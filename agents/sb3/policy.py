@@ -54,7 +54,7 @@ from torch import Tensor, nn
 from agents.common.module_files import ROLES, load_module_file, module_path, save_modules
 from agents.common.spec import SuiteSpec
 from agents.rl.interface import default_width
-from agents.rl.policies import ROBOT_HIDDEN, TASK_HIDDEN
+from agents.rl.policies import ROBOT_HIDDEN, TASK_HIDDEN, robot_coupling
 from envs import get_suite
 from modrl import Module, build_module
 
@@ -219,7 +219,7 @@ class SB3ModularPolicy(MultiInputActorCriticPolicy):
         config = module.config
         if module.kind != "actor_critic":
             raise ValueError(f"{path} holds a {module.kind!r} module, expected 'actor_critic'")
-        if "log_std_size" in config:
+        if role == "robot" and robot_coupling(config, self.spec) == "affine":
             raise ValueError(f"{path} is a robot module of the affine coupling (--interface.coupling affine); "
                              f"the SB3 policy reads concat-coupled modules only")
         for key in ("actor_in", "critic_in", "shared_in", "actor_out", "critic_out", "final_activation", "log_std"):

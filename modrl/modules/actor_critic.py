@@ -51,7 +51,7 @@ class ActorCriticModule(Module):
             raise ValueError("ActorCriticModule needs at least one hidden layer")
         if log_std_size is not None:
             check_positive(log_std_size=log_std_size)
-        extra = {} if log_std_size is None else {"log_std_size": log_std_size}  # files of before stay the same
+        extra = {} if log_std_size is None else {"log_std_size": log_std_size}  # recorded only when set
         super().__init__(actor_in=actor_in, critic_in=critic_in, shared_in=shared_in, actor_out=actor_out,
                          critic_out=critic_out, hidden=hidden, activation=activation,
                          final_activation=final_activation, log_std=log_std, init_log_std=init_log_std, **extra)

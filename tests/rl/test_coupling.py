@@ -10,6 +10,7 @@ from agents.common.module_files import save_modules
 from agents.common.multipair import MultiPairEnv
 from agents.common.routing_config import RoutingConfig
 from agents.common.spec import SuiteSpec
+from agents.rl.experiment import ExperimentConfig
 from agents.rl.interface import InterfaceConfig
 from agents.rl.policies import ModularPolicy
 from agents.rl.ppo import seed_everything
@@ -65,9 +66,12 @@ def test_module_files_record_a_log_std_size_only_where_it_is_not_the_actors_outp
         assert ("log_std_size" in read_header(robot_file)["config"]) == recorded  # concat files stay as before
 
 
-def test_bad_couplings_are_refused_with_the_valid_ones():
+def test_bad_couplings_are_refused_and_other_policies_keep_concatenating():
     with pytest.raises(ValueError, match="interface coupling 'bilinear'; valid"):
         InterfaceConfig(coupling="bilinear")
-    with pytest.raises(ValueError, match="couples its stages by concatenation"):
-        make_policy(SPEC, RoutingConfig(layout="two-stage"), "flat", "ppo", "routed-ppo",
-                    InterfaceConfig(coupling="affine").resolve("arms6"))
+    with pytest.raises(ValueError, match="the modular policy's: add --policy modular"):
+        ExperimentConfig(suite="arms6", policy=("monolithic",), interface=InterfaceConfig(coupling="affine"), out=None)
+    two_stage = make_policy(SPEC, RoutingConfig(layout="two-stage"), "flat", "ppo", "routed-ppo",
+                            InterfaceConfig().resolve("arms6"))  # arms6's preset is affine: the stages concatenate
+    assert two_stage.interface.coupling == "concat"
+    ExperimentConfig(suite="arms6", policy=("routed-ppo",), routing=RoutingConfig(layout="two-stage"), out=None)
