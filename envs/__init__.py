@@ -23,6 +23,7 @@ ARMS = Suite(
     task_obs_dims={t: arms.TASK_OBS_DIM for t in arms.TASKS},
     action_spaces={r: arms.action_space(r) for r in arms.ROBOTS},
     id_format="modrl/{robot}-{task}-v1",  # v1: base-frame observations,
+    step_info=("ee_move",),
 )
 ARMS6 = Suite(
     "arms6",
@@ -30,6 +31,7 @@ ARMS6 = Suite(
     task_obs_dims={t: arms.task_obs_dim(t, "arms6") for t in arms.ARMS6_TASKS},
     action_spaces={r: arms.action_space(r, "arms6") for r in arms.ARMS6_ROBOTS},
     id_format="modrl/Arms6-{robot}-{task}-v0",  # its own name: a v2 of the arms ids would mark every v1 id out of date
+    step_info=("ee_move",),
 )
 _GRID_VEC_KWARGS = {
     "vectorization_mode": "sync",

@@ -73,6 +73,7 @@ HOLD_STEPS = 10  # ...for this many steps in a row
 TRACK_STEPS = 20  # Track: steps in a row within SUCCESS_DISTANCE of the moving target
 TRACK_SPEEDS = (0.6, 1.0)  # Track: the target's angular speed about the base, rad/s (either way round)
 HOLD_WEIGHT = 0.3  # Hold, Track: potential of a full count of held steps
+EE_MOVE_SCALE = MAX_JOINT_SPEED * DT  # info["ee_move"] is the end effector's move over this (one joint's full step)
 
 
 @dataclass(frozen=True)
@@ -115,6 +116,13 @@ ARMS6_ROBOTS: dict[str, ArmRobot] = {
 
 def _wrap(angle: np.ndarray) -> np.ndarray:
     return (angle + np.pi) % (2 * np.pi) - np.pi
+
+
+def _to_base_frame(points: np.ndarray, base: np.ndarray) -> np.ndarray:
+    """World-frame vectors (N, ..., 2) turned by minus each copy's base angle (N, ...) into its base frame."""
+    c, s = np.cos(base), np.sin(base)
+    x, y = points[..., 0], points[..., 1]
+    return np.stack([c * x + s * y, c * y - s * x], axis=-1)
 
 
 def _annulus(rng: np.random.Generator, k: int, lo: float, hi: float) -> np.ndarray:
@@ -590,6 +598,7 @@ class ArmCore:
         self.held = np.zeros(num_envs, dtype=np.int64)
         self.failed = np.zeros(num_envs, dtype=bool)
         self.potential = np.zeros(num_envs)
+        self.ee_move = np.zeros((num_envs, 2))  # the last step's end-effector move, base frame of its start
 
     def reset(self, mask: np.ndarray, rng: np.random.Generator) -> None:
         """Resample the state of the copies where mask is True."""
@@ -607,6 +616,7 @@ class ArmCore:
         self.objects[mask], self.param[mask] = self.spec.sample(rng, ee)
         self.held[mask] = 0
         self.failed[mask] = False
+        self.ee_move[mask] = 0.0
         self.potential[mask] = self.spec.measure(self)[1][mask]
 
     def step(self, action: np.ndarray) -> None:
@@ -632,8 +642,9 @@ class ArmCore:
             delta = _wrap(q - self.q)
             for frac in np.arange(1, CONTACT_SUBSTEPS + 1) / CONTACT_SUBSTEPS:
                 self.spec.touch(self, forward_kinematics(self.links, self.q + frac * delta))
-        self.q = q
-        self.ee = forward_kinematics(self.links, q)
+        ee = forward_kinematics(self.links, q)
+        self.ee_move = _to_base_frame(ee - self.ee, self.q[:, 0]) / EE_MOVE_SCALE
+        self.q, self.ee = q, ee
         self.spec.advance(self)
 
     def evaluate(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -659,9 +670,7 @@ class ArmCore:
             robot.append(self.qd / MAX_JOINT_SPEED)
         vectors, scalars = self.spec.extras(self)
         points = np.concatenate([self.ee[:, None, :], self.objects - self.ee[:, None, :], vectors], axis=1)
-        c, s = np.cos(self.q[:, :1]), np.sin(self.q[:, :1])
-        x, y = points[..., 0], points[..., 1]
-        task = np.stack([c * x + s * y, c * y - s * x], axis=-1).reshape(self.num_envs, -1)
+        task = _to_base_frame(points, self.q[:, :1]).reshape(self.num_envs, -1)
         if scalars.shape[1]:
             task = np.concatenate([task, scalars], axis=-1)
         return {"robot": np.concatenate(robot, axis=-1).astype(np.float32), "task": task.astype(np.float32)}
@@ -714,7 +723,8 @@ class ArmEnv(gym.Env):
     Terminates on success: task distance < 0.1 reach (ee to target, or
     block to goal). Truncates after 50 steps (reach) or 100 steps (push), by
     the registered `max_episode_steps`. `info` has `is_success` (bool) and
-    `distance` (float, reach units) at every step.
+    `distance` (float, reach units) at every step, and `ee_move` (2 floats): the step's end-effector
+    move in the base frame of its start, over 0.15 reach (what one joint's full-speed step turns).
 
     ## Arguments
     `robot`: one of `ROBOTS`; `task`: one of `TASKS`. Registered as
@@ -741,12 +751,14 @@ class ArmEnv(gym.Env):
         super().reset(seed=seed)
         self.core.reset(np.ones(1, dtype=bool), self.np_random)
         _, success, distance = self.core.evaluate()
-        return self._obs(), {"is_success": bool(success[0]), "distance": float(distance[0])}
+        return self._obs(), {"is_success": bool(success[0]), "distance": float(distance[0]),
+                             "ee_move": self.core.ee_move[0].astype(np.float32)}
 
     def step(self, action: np.ndarray):
         self.core.step(np.asarray(action)[None])
         reward, success, distance = self.core.evaluate()
-        info = {"is_success": bool(success[0]), "distance": float(distance[0])}
+        info = {"is_success": bool(success[0]), "distance": float(distance[0]),
+                "ee_move": self.core.ee_move[0].astype(np.float32)}
         return self._obs(), float(reward[0]), bool(success[0] or self.core.failed[0]), False, info
 
     def render(self) -> np.ndarray | None:
@@ -793,7 +805,8 @@ class ArmVectorEnv(VectorEnv):
 
     def _info(self, success: np.ndarray, distance: np.ndarray) -> dict[str, Any]:
         return {"is_success": success, "_is_success": self._all.copy(),
-                "distance": distance, "_distance": self._all.copy()}
+                "distance": distance, "_distance": self._all.copy(),
+                "ee_move": self.core.ee_move.astype(np.float32), "_ee_move": self._all.copy()}
 
     def reset(self, *, seed: int | list[int | None] | None = None, options: dict[str, Any] | None = None):
         """Reset every copy. `seed`: an int seeds the whole batch; a list gives copy i the seed s_i
@@ -830,6 +843,7 @@ class ArmVectorEnv(VectorEnv):
             final_info = {k: v.copy() for k, v in info.items()}
             final_info["_is_success"] = done.copy()
             final_info["_distance"] = done.copy()
+            final_info["_ee_move"] = done.copy()
             self.core.reset(done, self.np_random)
             self._steps[done] = 0
             obs = self.core.obs()
@@ -901,7 +915,7 @@ class Arms6Env(ArmEnv):
     unsuccessfully, when the end effector touches the obstacle (checked at 4 sub-steps per step).
     Truncates after 50 (reach), 60 (Avoid, Hold) or 100 (Push, Track) steps, by the registered
     `max_episode_steps`. `info` has `is_success` (bool) and `distance` (float, ee or block to
-    target, reach units) at every step.
+    target, reach units) and `ee_move` (as in `arms`) at every step.
 
     ## Arguments
     `robot`: one of `ARMS6_ROBOTS`; `task`: one of `ARMS6_TASKS`. Registered as

@@ -28,6 +28,7 @@ class Suite:
         id_format: str,
         make_vec_kwargs: Mapping[str, Any] | None = None,
         action_names: Mapping[str, Sequence[str]] | None = None,
+        step_info: Sequence[str] = (),
     ) -> None:
         self.name = name
         self.robots: tuple[str, ...] = tuple(robot_obs_dims)
@@ -38,6 +39,8 @@ class Suite:
         self._id_format = id_format
         self._make_vec_kwargs = dict(make_vec_kwargs or {})
         self._action_names = {r: tuple(names) for r, names in (action_names or {}).items()}
+        self.step_info: tuple[str, ...] = tuple(step_info)
+        """info entries every env reports at every step besides is_success and distance (e.g. "ee_move")"""
         for robot, names in self._action_names.items():
             if len(names) != getattr(self._action_spaces.get(robot), "n", None):
                 raise ValueError(f"suite {name!r}: robot {robot!r} has {len(names)} action names for action space "

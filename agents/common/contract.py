@@ -7,6 +7,10 @@ calls `distribution` again with it in the update, so the probability ratio compa
 choices. Fixed routing replays nothing, a learned router replays its sampled modules, an evolved
 `Path` is a constant.
 
+A policy that learns from what its actions did (`wants_ee_move` true) finds two more entries in the
+replay PPO hands its `aux_losses`: EE_MOVE, each step's end-effector move as the env reported it
+(suites with "ee_move" in `Suite.step_info`), and APPLIED, the action the env applied (clipped).
+
 A policy whose modules are more than one per robot and task (a routed policy's banks by layer and its
 routers) also offers `save_files(directory, suite)`, which training calls instead of `save_modules`.
 """
@@ -25,6 +29,9 @@ from modrl import ModuleBank
 
 Replay = dict[str, Tensor]
 """What a policy sampled besides the action, row-aligned with the batch ([B, ...] tensors)."""
+
+EE_MOVE = "ee_move"  # replay key: the step's end-effector move [B, 2] (policies with `wants_ee_move`)
+APPLIED = "applied"  # replay key: the action the env applied, clipped to [-1, 1] [B, A] (likewise)
 
 LOG_SQRT_2PI = 0.5 * math.log(2 * math.pi)
 

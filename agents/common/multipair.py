@@ -27,12 +27,14 @@ class StepResult:
     ended: Tensor  # [N] bool
     success: Tensor  # [N] bool, meaningful where `ended`
     distance: Tensor  # [N] float, task distance at episode end, meaningful where `ended`
+    ee_move: Tensor | None = None  # [N, 2] the step's end-effector move, where the suite reports it (arms suites)
 
     def to(self, device: torch.device) -> "StepResult":
         """Every tensor on `device` (observations already are)."""
         move = lambda t: t.to(device)  # noqa: E731
         return StepResult(self.obs, move(self.reward), move(self.terminated), move(self.truncated), self.final_obs,
-                          move(self.ended), move(self.success), move(self.distance))
+                          move(self.ended), move(self.success), move(self.distance),
+                          None if self.ee_move is None else move(self.ee_move))
 
 
 class MultiPairEnv:
@@ -52,6 +54,7 @@ class MultiPairEnv:
         self.robot_ids = torch.tensor([spec.robot_id(r) for r, _ in pairs]).repeat_interleave(num_envs)
         self.task_ids = torch.tensor([spec.task_id(t) for _, t in pairs]).repeat_interleave(num_envs)
         self.action_dims = [spec.action_dims[r] for r, _ in pairs]
+        self.reports_ee_move = "ee_move" in suite.step_info
 
     def _batch(self, robot: list[np.ndarray], task: list[np.ndarray], rows: Tensor | None = None) -> ObsBatch:
         """Pad each pair's robot and task observations to the suite's widths and stack them."""
@@ -72,7 +75,7 @@ class MultiPairEnv:
         actions = actions.detach().cpu()
         actions = actions.long().numpy() if self.spec.discrete else actions.clamp(-1, 1).numpy()
         robot, task, rewards, terms, truncs = [], [], [], [], []
-        final_robot, final_task, success, distance = [], [], [], []
+        final_robot, final_task, success, distance, ee_moves = [], [], [], [], []
         for p, env in enumerate(self.envs):
             rows = actions[p * self.num_envs : (p + 1) * self.num_envs]
             if not self.spec.discrete:
@@ -82,9 +85,13 @@ class MultiPairEnv:
             rewards.append(reward), terms.append(term), truncs.append(trunc)
             done = term | trunc
             s, d = np.zeros(self.num_envs, bool), np.zeros(self.num_envs, np.float32)
+            if self.reports_ee_move:
+                ee_moves.append(np.array(info["ee_move"], np.float32))
             if done.any():
                 final = info["final_info"]
                 s[done], d[done] = final["is_success"][done], final["distance"][done]
+                if self.reports_ee_move:  # an ended row's move is its last step's, not the reset's
+                    ee_moves[-1][done] = final["ee_move"][done]
                 last = [info["final_obs"][i] for i in np.flatnonzero(done)]
                 final_robot.append(np.stack([o["robot"] for o in last]))
                 final_task.append(np.stack([o["task"] for o in last]))
@@ -100,6 +107,7 @@ class MultiPairEnv:
             terminated=torch.from_numpy(terminated), truncated=torch.from_numpy(truncated),
             final_obs=final_obs, ended=ended,
             success=torch.from_numpy(_joined(success)), distance=torch.from_numpy(_joined(distance)),
+            ee_move=torch.from_numpy(_joined(ee_moves)) if self.reports_ee_move else None,
         )
         return result if self.device.type == "cpu" else result.to(self.device)
 

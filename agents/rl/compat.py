@@ -19,5 +19,6 @@ def upgrade_config(data: dict) -> dict:
         data["eval"] = {new: data.pop(old, default) for old, (new, default) in FLAT_EVAL.items()}
     data.setdefault("monolithic_hidden", [128, 128])  # the width before it was a setting
     if isinstance(data["interface"], dict):
-        data["interface"] = {"coupling": "concat"} | data["interface"]  # the only coupling before it was a setting
+        # the only coupling, and no grounding, before each was a setting
+        data["interface"] = {"coupling": "concat", "grounding": 0.0} | data["interface"]
     return data

@@ -29,6 +29,9 @@ class InterfaceConfig:
     """bernoulli: zero units; gaussian: multiply each unit by 1 + σ·N(0, 1), σ² = p/(1-p)"""
     coupling: Literal["concat", "affine"] | None = None
     """how a robot module reads the message m: concat (m is an input) or affine (it acts A(obs)·m + b(obs))"""
+    grounding: float | None = None
+    """weight of an inverse-model loss that makes the message mean the end effector's move: each robot
+    module's A·(move the step made) + b is fitted to the action it applied (affine, 2 wide, arms suites)"""
 
     def __post_init__(self) -> None:
         if self.width is not None and (isinstance(self.width, bool) or int(self.width) != self.width or self.width < 1):
@@ -41,6 +44,8 @@ class InterfaceConfig:
             raise ValueError(f"unknown interface noise {self.noise!r}; valid: {list(NOISES)}")
         if self.coupling is not None and self.coupling not in COUPLINGS:
             raise ValueError(f"unknown interface coupling {self.coupling!r}; valid: {list(COUPLINGS)}")
+        if self.grounding is not None and not (0.0 <= self.grounding < float("inf")):
+            raise ValueError(f"interface grounding is a loss weight >= 0, got {self.grounding}")
 
     @classmethod
     def for_suite(cls, suite: str | None) -> "InterfaceConfig":
@@ -61,12 +66,12 @@ class InterfaceConfig:
         return asdict(self)
 
 
-GENERIC = InterfaceConfig(width=16, dropout=0.0, mode="consistency", noise="bernoulli", coupling="concat")
+GENERIC = InterfaceConfig(width=16, dropout=0.0, mode="consistency", noise="bernoulli", coupling="concat", grounding=0.0)
 SUITE_PRESETS = {
-    "arms": InterfaceConfig(width=2, dropout=0.2, mode="replay", noise="gaussian", coupling="concat"),
-    "arms6": InterfaceConfig(width=2, dropout=0.05, mode="replay", noise="gaussian", coupling="affine"),
-    "grid": InterfaceConfig(width=16, dropout=0.2, mode="update", noise="bernoulli", coupling="concat"),
-    "grid6": InterfaceConfig(width=16, dropout=0.2, mode="update", noise="bernoulli", coupling="concat"),
+    "arms": InterfaceConfig(width=2, dropout=0.2, mode="replay", noise="gaussian", coupling="concat", grounding=0.0),
+    "arms6": InterfaceConfig(width=2, dropout=0.05, mode="replay", noise="gaussian", coupling="affine", grounding=0.0),
+    "grid": InterfaceConfig(width=16, dropout=0.2, mode="update", noise="bernoulli", coupling="concat", grounding=0.0),
+    "grid6": InterfaceConfig(width=16, dropout=0.2, mode="update", noise="bernoulli", coupling="concat", grounding=0.0),
 }
 
 

@@ -16,7 +16,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from agents.common.contract import ActionDist, Replay
+from agents.common.contract import APPLIED, EE_MOVE, ActionDist, Replay
 from agents.common.registry import MethodRegistry
 from agents.common.spec import ObsBatch, SuiteSpec
 from agents.rl.interface import InterfaceConfig
@@ -88,6 +88,11 @@ class ModularPolicy(nn.Module):
         task_bank = bank("task", len(spec.tasks), actor_in=0, critic_in=0, shared_in=spec.task_width,
                          actor_out=width, critic_out=width, hidden=list(task_hidden), final_activation=True)
         self.affine = self.interface.coupling == "affine"
+        self.grounding = float(self.interface.grounding)
+        if self.grounding and (not self.affine or width != 2 or spec.discrete):
+            raise ValueError("--interface.grounding fits A·(end-effector move) + b to the applied action: it needs "
+                             "--interface.coupling affine, --interface.width 2 and an arms suite, got coupling "
+                             f"{self.interface.coupling}, width {width}, {'discrete' if spec.discrete else 'continuous'} actions")
         robot_bank = bank("robot", len(spec.robots), actor_in=width, critic_in=width,
                           shared_in=spec.robot_width, actor_out=spec.action_width * (width + 1 if self.affine else 1),
                           critic_out=1, hidden=list(robot_hidden), log_std=not spec.discrete,
@@ -116,16 +121,33 @@ class ModularPolicy(nn.Module):
                    advantages: Tensor | None = None) -> dict[str, Tensor]:
         """Mode "consistency": KL(π(full interface) ‖ π(dropped-out interface)), with `dist` the full
         policy on `obs` held fixed, so robot modules learn to act alike on partial interfaces while
-        PPO's ratio stays exact."""
+        PPO's ratio stays exact.
+
+        `grounding` > 0: the inverse-model loss (`grounding_loss`) on the steps PPO replays."""
+        losses = {"grounding": self.grounding * self.grounding_loss(obs, replay)} if self.grounding else {}
         if self.interface.mode != "consistency" or not self.interface.active or not self.training:
-            return {}
+            return losses
         dropped, _ = self(obs, self._masks(obs.robot.shape[0]))
         if self.spec.discrete:
             full = dist.dist.logits.detach()  # already masked and normalised
             drop = dropped.masked_fill(dist.mask == 0, -1e9).log_softmax(-1)
-            return {"consistency": (full.exp() * (full - drop)).sum(-1).mean()}
+            return losses | {"consistency": (full.exp() * (full - drop)).sum(-1).mean()}
         var = dist.std.detach() ** 2
-        return {"consistency": ((dropped - dist.mean.detach()) ** 2 / (2 * var) * dist.mask).sum(-1).mean()}
+        return losses | {"consistency": ((dropped - dist.mean.detach()) ** 2 / (2 * var) * dist.mask).sum(-1).mean()}
+
+    @property
+    def wants_ee_move(self) -> bool:
+        """Whether PPO should replay each step's end-effector move and applied action (contract.EE_MOVE)."""
+        return bool(self.grounding)
+
+    def grounding_loss(self, obs: ObsBatch, replay: Replay) -> Tensor:
+        """Mean squared error of each robot module's inverse model: A(obs)·move + b(obs) against the
+        action it applied, summed over the robot's own joints. It trains robot modules only, so that a
+        message means "move the end effector by m" for every robot alike, whoever it was trained with."""
+        maps = self._affine_maps(torch.zeros(obs.robot.shape[0], 2 * self.interface_dim, device=obs.robot.device), obs)[0]
+        predicted = (maps[..., :-1] @ replay[EE_MOVE].unsqueeze(-1)).squeeze(-1) + maps[..., -1]
+        error = (predicted - replay[APPLIED]) ** 2 * self.action_masks.index_select(0, obs.robot_ids)
+        return error.sum(-1).mean()
 
     def banks(self) -> dict[str, tuple[ModuleBank, tuple[str, ...]]]:
         """The module banks by role, with the names of their modules (for saving one file per module)."""
@@ -149,11 +171,15 @@ class ModularPolicy(nn.Module):
         if not self.affine:
             out, _ = self.robot_layer(torch.cat([interface, obs.robot], -1), obs.robot_ids)
             return out[:, :-1], out[:, -1]
+        maps, value = self._affine_maps(interface, obs)
         message = interface[:, : self.interface_dim]  # the actor's; the critic reads its own as input
-        out, _ = self.robot_layer(torch.cat([torch.zeros_like(message), interface[:, self.interface_dim :], obs.robot], -1),
-                                  obs.robot_ids)
-        maps = out[:, :-1].unflatten(-1, (self.spec.action_width, self.interface_dim + 1))  # [B, A, width + 1]
-        return (maps[..., :-1] @ message.unsqueeze(-1)).squeeze(-1) + maps[..., -1], out[:, -1]
+        return (maps[..., :-1] @ message.unsqueeze(-1)).squeeze(-1) + maps[..., -1], value
+
+    def _affine_maps(self, interface: Tensor, obs: ObsBatch) -> tuple[Tensor, Tensor]:
+        """The robot modules' [A | b] maps [B, A, width + 1] (from their own observation only) and values."""
+        own = interface[:, self.interface_dim :]
+        out, _ = self.robot_layer(torch.cat([torch.zeros_like(own), own, obs.robot], -1), obs.robot_ids)
+        return out[:, :-1].unflatten(-1, (self.spec.action_width, self.interface_dim + 1)), out[:, -1]
 
     def log_std(self, obs: ObsBatch) -> Tensor:
         return self.robot_layer.bank.stacked()["log_std"].index_select(0, obs.robot_ids)
@@ -164,7 +190,8 @@ class ModularPolicy(nn.Module):
         return {"interface_dim": self.interface_dim, "interface_dropout": self.interface.dropout,
                 "hyper_banks": list(self.hyper_banks), "dropout_mode": self.interface.mode if active else None,
                 "interface_noise": self.interface.noise if active else None} | (
-                    {"interface_coupling": "affine"} if self.affine else {})
+                    {"interface_coupling": "affine"} if self.affine else {}) | (
+                    {"interface_grounding": self.grounding} if self.grounding else {})
 
 
 class MonolithicPolicy(nn.Module):

@@ -30,7 +30,7 @@ import torch
 import tyro
 from torch import Tensor
 
-from agents.common.contract import ActorCriticPolicy, Replay, index_replay, stack_replays
+from agents.common.contract import APPLIED, EE_MOVE, ActorCriticPolicy, Replay, index_replay, stack_replays
 from agents.common.multipair import MultiPairEnv
 from agents.common.spec import ObsBatch
 from modrl.flat import clip_grad_norm_, flatten_parameters, is_flat
@@ -134,6 +134,7 @@ class StepStats(NamedTuple):
     value_loss: Tensor
     entropy: Tensor
     log_ratio: Tensor  # per sample, for approximate KL and clip fraction
+    aux: dict[str, Tensor]  # the policy's own losses (`aux_losses`), by name
 
 
 @dataclass
@@ -201,6 +202,10 @@ class PPO:
         self.history: list[dict] = []
         self._returns = torch.zeros(envs.size, device=envs.device)
         self._starts = torch.ones(envs.size, dtype=torch.bool, device=envs.device)  # rows beginning an episode
+        self._wants_ee_move = bool(getattr(policy, "wants_ee_move", False))
+        if self._wants_ee_move and not envs.reports_ee_move:
+            raise ValueError("this policy learns from the end effector's move (--interface.grounding > 0), which only "
+                             "the arms suites report; set --interface.grounding 0 on this suite")
         self._pair_of_row = envs.pair_of_row()
         # cpp_wrapper: the compiled graphs are called from C++, not Python (~10% less per call on one pair)
         compiled = lambda fn: torch.compile(fn, options={"cpp_wrapper": True})  # noqa: E731
@@ -344,6 +349,8 @@ class PPO:
                     final_values = policy.distribution(step.final_obs, index_replay(replay, step.ended)).value
                     reward = reward.clone()
                     reward[step.ended.nonzero().flatten()] += cfg.gamma * final_values * truncated_only[step.ended].float()
+            if self._wants_ee_move:  # what the action did, for a policy that learns from it (contract.EE_MOVE)
+                replay = replay | {EE_MOVE: step.ee_move, APPLIED: action.clamp(-1, 1)}
             observations.append(obs), replays.append(replay)
             actions.append(action), log_probs.append(log_prob)
             values.append(value), rewards.append(reward), ended.append(step.ended)
@@ -428,9 +435,11 @@ class PPO:
             v_loss = 0.5 * ((value - mb.returns) ** 2).mean()
         entropy = dist.entropy().mean()
         loss = pg_loss - cfg.ent_coef * entropy + cfg.vf_coef * v_loss
-        for extra in self.policy.aux_losses(mb.obs, dist, mb.replay, adv).values():  # e.g. dropout consistency
+        aux = self.policy.aux_losses(mb.obs, dist, mb.replay, adv)  # e.g. dropout consistency
+        for extra in aux.values():
             loss = loss + extra
-        return loss, StepStats(pg_loss.detach(), v_loss.detach(), entropy.detach(), log_ratio.detach())
+        return loss, StepStats(pg_loss.detach(), v_loss.detach(), entropy.detach(), log_ratio.detach(),
+                               {name: value.detach() for name, value in aux.items()})
 
     def _summary(self, stats: list[StepStats]) -> dict[str, float]:
         """Mean losses over minibatches; approximate KL and clip fraction over their samples
@@ -438,7 +447,8 @@ class PPO:
         losses = torch.stack([torch.stack([s.policy_loss, s.value_loss, s.entropy]) for s in stats]).mean(0).tolist()
         log_ratio = torch.cat([s.log_ratio for s in stats])
         ratio = log_ratio.exp()
-        return {**dict(zip(("policy_loss", "value_loss", "entropy"), losses)),
+        aux = {f"aux/{name}": float(torch.stack([s.aux[name] for s in stats]).mean()) for name in stats[0].aux}
+        return {**dict(zip(("policy_loss", "value_loss", "entropy"), losses)), **aux,
                 "approx_kl": float(((ratio - 1) - log_ratio).mean()),
                 "clipfrac": float(((ratio - 1).abs() > self.config.clip_coef).float().mean())}
 
@@ -454,6 +464,8 @@ class PPO:
         step = record["global_step"]  # CleanRL's tags where they apply, so its plotting tools read the runs
         for key in ("policy_loss", "value_loss", "entropy", "approx_kl", "clipfrac", "explained_variance"):
             writer.add_scalar(f"losses/{key}", record[key], step)
+        for key in (k for k in record if k.startswith("aux/")):  # the policy's own losses
+            writer.add_scalar(f"losses/{key[4:]}", record[key], step)
         writer.add_scalar("charts/SPS", record["sps"], step)
         writer.add_scalar("charts/learning_rate", self.optimizer.param_groups[0]["lr"], step)
         pairs = record["pairs"]
