@@ -101,6 +101,8 @@ class ExperimentConfig:
             raise ValueError("--capture-video needs an --out folder" if self.out is None else MISSING_MOVIEPY)
         if self.interface.coupling == "affine" and "modular" not in self.policy:
             raise ValueError("--interface.coupling affine is the modular policy's: add --policy modular or drop the flag")
+        if self.interface.grounding and "modular" not in self.policy:
+            raise ValueError("--interface.grounding is the modular policy's: add --policy modular or drop the flag")
         self.interface = self.interface.resolve(self.suite)
         for policy in self.policy:
             POLICIES.check(policy)

@@ -53,9 +53,18 @@ class InterfaceConfig:
         return SUITE_PRESETS.get(suite or "", GENERIC)
 
     def resolve(self, suite: str | None) -> "InterfaceConfig":
-        """These settings, with every unset field taken from `suite`'s preset."""
-        preset = self.for_suite(suite)
-        return replace(preset, **{f.name: getattr(self, f.name) for f in fields(self) if getattr(self, f.name) is not None})
+        """These settings, with every unset field taken from `suite`'s preset. A preset's grounding
+        belongs to its coupling and width: it is dropped when the settings given leave nothing to ground."""
+        given = {f.name: getattr(self, f.name) for f in fields(self) if getattr(self, f.name) is not None}
+        resolved = replace(self.for_suite(suite), **given)
+        if "grounding" not in given and not resolved.groundable:
+            resolved = replace(resolved, grounding=0.0)
+        return resolved
+
+    @property
+    def groundable(self) -> bool:
+        """Whether the message can be grounded in the end effector's move (an affine map of 2 wide messages)."""
+        return self.coupling == "affine" and self.width == 2
 
     @property
     def active(self) -> bool:
@@ -69,7 +78,7 @@ class InterfaceConfig:
 GENERIC = InterfaceConfig(width=16, dropout=0.0, mode="consistency", noise="bernoulli", coupling="concat", grounding=0.0)
 SUITE_PRESETS = {
     "arms": InterfaceConfig(width=2, dropout=0.2, mode="replay", noise="gaussian", coupling="concat", grounding=0.0),
-    "arms6": InterfaceConfig(width=2, dropout=0.05, mode="replay", noise="gaussian", coupling="affine", grounding=0.0),
+    "arms6": InterfaceConfig(width=2, dropout=0.05, mode="replay", noise="gaussian", coupling="affine", grounding=0.1),
     "grid": InterfaceConfig(width=16, dropout=0.2, mode="update", noise="bernoulli", coupling="concat", grounding=0.0),
     "grid6": InterfaceConfig(width=16, dropout=0.2, mode="update", noise="bernoulli", coupling="concat", grounding=0.0),
 }

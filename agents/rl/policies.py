@@ -89,7 +89,7 @@ class ModularPolicy(nn.Module):
                          actor_out=width, critic_out=width, hidden=list(task_hidden), final_activation=True)
         self.affine = self.interface.coupling == "affine"
         self.grounding = float(self.interface.grounding)
-        if self.grounding and (not self.affine or width != 2 or spec.discrete):
+        if self.grounding and (not self.interface.groundable or spec.discrete):
             raise ValueError("--interface.grounding fits A·(end-effector move) + b to the applied action: it needs "
                              "--interface.coupling affine, --interface.width 2 and an arms suite, got coupling "
                              f"{self.interface.coupling}, width {width}, {'discrete' if spec.discrete else 'continuous'} actions")

@@ -37,8 +37,8 @@ class TwoStageRoutedPolicy(RoutedPolicy):
 
     def __init__(self, spec: SuiteSpec, config: RoutingConfig | None = None, router: str = "flat",
                  trainer: str = "ppo", name: str = "routed-ppo", interface: InterfaceConfig | None = None) -> None:
-        # unset fields: the generic settings; the stages always concatenate (the coupling is the modular policy's)
-        self.interface = replace((interface or InterfaceConfig()).resolve(None), coupling="concat")
+        # unset fields: the generic settings; the stages always concatenate, ungrounded (the modular policy's settings)
+        self.interface = replace((interface or InterfaceConfig()).resolve(None), coupling="concat", grounding=0.0)
         if self.interface.active and self.interface.mode == "consistency":
             raise ValueError("the two-stage routed layout takes interface mode update or replay, not consistency")
         super().__init__(spec, config, router, trainer, name)

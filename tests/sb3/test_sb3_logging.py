@@ -43,11 +43,12 @@ def test_infos_in_sb3_format():
     vec = native(2)
     vec.seed(0)
     vec.reset()
-    assert [set(i) for i in vec.reset_infos] == [{"is_success", "distance"}] * 2
+    assert [set(i) for i in vec.reset_infos] == [{"is_success", "distance", "ee_move"}] * 2
     idle = np.zeros((2, 2), np.float32)
     for t in range(1, STEPS + 1):
         obs, _, dones, infos = vec.step(idle)
         assert all(isinstance(i["is_success"], bool) and isinstance(i["distance"], float) for i in infos)
+        assert all(i["ee_move"].shape == (2,) and not i["ee_move"].any() for i in infos)  # idle: no move
         assert dones.all() == (t == STEPS)
     for info in infos:  # the time limit ended both episodes
         assert info["TimeLimit.truncated"] and not info["is_success"]
