@@ -22,14 +22,13 @@ import json
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
-import numpy as np
 
 import envs
 from agents.common.cli import run_cli
 from agents.common.files import claim_folder, write_atomically
 from agents.common.parallel import run_jobs
 from agents.common.spec import SuiteSpec
-from agents.common.sweep_report import improvement_lines, improvements, summarise, table
+from agents.common.sweep_report import improvement_lines, improvements, plot_fractions, summarise, table
 from agents.rl.experiment import EvalConfig, ExperimentConfig, check_resumable, run
 from agents.common.routing_config import RoutingConfig
 from agents.rl.interface import InterfaceConfig
@@ -168,30 +167,6 @@ def parameter_counts(cfg: SweepConfig, cell: ExperimentConfig) -> dict[str, int]
     return {name: sum(p.numel() for p in POLICIES.get(name).build(spec, cell).parameters()) for name in cfg.policy}
 
 
-def plot(rows: list[dict], suite: str, path: Path) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig, ax = plt.subplots(figsize=(6, 4))
-    for i, policy in enumerate(dict.fromkeys(r["policy"] for r in rows)):
-        mine = [r for r in rows if r["policy"] == policy and "holdout_iqm" in r]
-        x = np.array([r["fraction"] for r in mine])
-        colour = "0.6" if policy == "random" else f"C{i}"
-        ax.plot(x, [r["holdout_iqm"] for r in mine], "o-", color=colour, label=f"{policy}, held out")
-        ax.fill_between(x, [r["holdout_low"] for r in mine], [r["holdout_high"] for r in mine], color=colour, alpha=0.2)
-        trained = [r for r in mine if "train_iqm" in r]
-        ax.plot([r["fraction"] for r in trained], [r["train_iqm"] for r in trained], ":", color=colour,
-                label=f"{policy}, trained")
-    ax.set(xlabel="fraction of pairs held out", ylabel="success (IQM, 95% CI)", ylim=(-0.02, 1.02),
-           title=f"{suite}: zero-shot recombination vs held-out fraction")
-    ax.legend(fontsize=8, loc="best")
-    fig.tight_layout()
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
-
-
 def main(cfg: SweepConfig) -> dict:
     cells, skipped = plan(cfg)
     prepare_out(cfg)
@@ -208,7 +183,7 @@ def main(cfg: SweepConfig) -> dict:
     summary = {"config": json.loads(json.dumps(asdict(cfg), default=str)), "parameters": counts,
                "skipped": skipped, "summary": rows, "improvement": compared, "records": records}
     write_atomically(cfg.out / "sweep.json", json.dumps(summary, indent=1))
-    plot(rows, cfg.suite, cfg.out / "sweep.png")
+    plot_fractions(rows, f"{cfg.suite}: zero-shot recombination vs held-out fraction", cfg.out / "sweep.png")
     print(f"wrote {cfg.out / 'sweep.json'} and {cfg.out / 'sweep.png'}")
     return summary
 

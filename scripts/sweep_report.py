@@ -1,10 +1,11 @@
 """Pool the records of sweeps (`scripts/sweep.py`) and compare their policy variants cell by cell.
 
-    python scripts/sweep_report.py runs/sweep-f05/sweep.json runs/sweep-f05-affine/sweep.json --plot tasks.png
+    python scripts/sweep_report.py runs/sweep-f05/sweep.json runs/sweep-f075/sweep.json --plot tasks.png --curve sweep.png
 
 Prints, per held-out fraction, the IQM [95% CI] of success of every variant (held out, trained), the
 probability that each variant beats each monolithic one on a held-out (split seed, seed, pair) cell
-both were scored on, and each variant's mean success per task (held out / trained).
+both were scored on, and each variant's mean success per task (held out / trained); draws the
+per-task bars (--plot) and held-out success against the fraction (--curve).
 """
 
 from __future__ import annotations
@@ -17,7 +18,8 @@ import tyro
 
 from agents.common.cli import run_cli
 from agents.common.report import variant
-from agents.common.sweep_report import improvement_lines, improvements, plot_tasks, summarise, table, task_table
+from agents.common.sweep_report import (improvement_lines, improvements, plot_fractions, plot_tasks, summarise, table,
+                                        task_table)
 
 
 @dataclass
@@ -28,6 +30,8 @@ class SweepReportArgs:
     """the policy every other variant is compared with"""
     plot: Path | None = None
     """write a bar chart of held-out success per task and variant here"""
+    curve: Path | None = None
+    """write held-out success against the held-out fraction, per variant, here"""
     reps: int = 2000
     """bootstrap resamples"""
 
@@ -54,6 +58,9 @@ def main(args: SweepReportArgs) -> dict:
         suite = records[0].get("suite", "")
         plot_tasks(records, args.plot, f"{suite}: held-out success per task")
         print(f"wrote {args.plot}")
+    if args.curve is not None:
+        plot_fractions(rows, f"{records[0].get('suite', '')}: zero-shot recombination vs held-out fraction", args.curve)
+        print(f"wrote {args.curve}")
     return {"summary": rows, "improvement": compared}
 
 

@@ -70,14 +70,14 @@ def test_sweep_report_pools_sweeps_by_variant_and_refuses_what_it_cannot_pool(tm
     (tmp_path / "b.json").write_text(json.dumps({"records": records[12:]}))
     out = report.run_cli(report.main, report.SweepReportArgs,
                          [str(tmp_path / "a.json"), str(tmp_path / "b.json"), "--plot", str(tmp_path / "t.png"),
-                          "--reps", "50"])
+                          "--curve", str(tmp_path / "c.png"), "--reps", "50"])
     printed = capsys.readouterr().out
     by_variant = {(r["variant"], r["baseline"]): r for r in out["improvement"]}
     assert by_variant[("modular coupling=affine", "monolithic")]["p"] == 1.0  # 0.8 beats 0.7 on all 4 cells
     assert by_variant[("modular", "monolithic")]["p"] == 0.0
     assert {r["policy"] for r in out["summary"]} == {"modular coupling=affine", "modular", "monolithic"}
     assert "| modular coupling=affine | 0.85 / 0.85 | 0.85 / - |" in printed  # per task: held out / trained
-    assert (tmp_path / "t.png").stat().st_size > 0
+    assert (tmp_path / "t.png").stat().st_size > 0 and (tmp_path / "c.png").stat().st_size > 0
     with pytest.raises(SystemExit):  # the same cells twice: two runs the records cannot tell apart
         report.run_cli(report.main, report.SweepReportArgs, [str(tmp_path / "a.json"), str(tmp_path / "a.json")])
     assert "pool sweeps of different cells only" in capsys.readouterr().err

@@ -116,6 +116,32 @@ def task_table(records: list[dict]) -> str:
     return "\n".join(lines)
 
 
+def plot_fractions(rows: list[dict], title: str, path: Path) -> None:
+    """Held-out success (IQM, 95% CI band) against the held-out fraction per policy variant (`summarise`'s
+    rows), trained success dotted; the untrained "random" policy in grey."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    names = list(dict.fromkeys(r["policy"] for r in rows))
+    fig, ax = plt.subplots(figsize=(7, 4 + 0.25 * len(names)))
+    for i, name in enumerate(names):
+        mine = [r for r in rows if r["policy"] == name and "holdout_iqm" in r]
+        x = np.array([r["fraction"] for r in mine])
+        colour = "0.6" if name.startswith("random") else f"C{i}"
+        ax.plot(x, [r["holdout_iqm"] for r in mine], "o-", color=colour, label=f"{name}, held out")
+        ax.fill_between(x, [r["holdout_low"] for r in mine], [r["holdout_high"] for r in mine], color=colour, alpha=0.2)
+        trained = [r for r in mine if "train_iqm" in r]
+        ax.plot([r["fraction"] for r in trained], [r["train_iqm"] for r in trained], ":", color=colour,
+                label=f"{name}, trained")
+    ax.set(xlabel="fraction of pairs held out", ylabel="success (IQM, 95% CI)", ylim=(-0.02, 1.02), title=title)
+    ax.legend(fontsize=7, loc="upper center", bbox_to_anchor=(0.5, -0.15), ncol=1, frameon=False)
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+
+
 def plot_tasks(records: list[dict], path: Path, title: str) -> None:
     """Grouped bars of held-out mean success per task and variant, trained success as a tick on each bar."""
     import matplotlib
