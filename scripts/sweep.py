@@ -22,7 +22,6 @@ import json
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
-
 import envs
 from agents.common.cli import run_cli
 from agents.common.files import claim_folder, write_atomically

@@ -64,3 +64,10 @@ def _numbers(tree) -> list[float]:
     if isinstance(tree, (list, tuple)):
         return [x for v in tree for x in _numbers(v)]
     return [float(tree)] if isinstance(tree, (int, float)) and not isinstance(tree, bool) else []
+
+
+def test_bench_grounding_trains_both_and_reports_the_ratio(script):
+    bench = script("bench_grounding")
+    out = bench.main(bench.Args(updates=2, ppo=_tiny_ppo(num_envs=2, num_steps=16)))
+    assert out["pairs"] == 18 and set(out["sps"]) == {"0.0", "0.1"}
+    assert math.isfinite(out["ratio"]) and out["ratio"] > 0

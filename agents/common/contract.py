@@ -28,10 +28,11 @@ from agents.common.spec import ObsBatch, SuiteSpec
 from modrl import ModuleBank
 
 Replay = dict[str, Tensor]
-"""What a policy sampled besides the action, row-aligned with the batch ([B, ...] tensors)."""
+"""What a policy sampled besides the action, and what PPO keeps for it (EE_MOVE, APPLIED), row-aligned
+with the batch ([B, ...] tensors)."""
 
 EE_MOVE = "ee_move"  # replay key: the step's end-effector move [B, 2] (policies with `wants_ee_move`)
-APPLIED = "applied"  # replay key: the action the env applied, clipped to [-1, 1] [B, A] (likewise)
+APPLIED = "applied"  # replay key: the action as the env takes it, clipped to [-1, 1] [B, A] (likewise)
 
 LOG_SQRT_2PI = 0.5 * math.log(2 * math.pi)
 
@@ -79,12 +80,15 @@ class ActionDist:
     std): a `torch.distributions.Normal` per call cost more than the policy's own layers here.
     `choice_log_prob` [B], when given, is the log-probability of the policy's replayed choices
     (e.g. routing decisions); it joins the action's in `log_prob`, so PPO's ratio covers both.
+    `extras`: what the policy's forward pass computed on the way that its `aux_losses` reuse.
     """
 
     def __init__(self, params: Tensor, value: Tensor, mask: Tensor, discrete: bool,
-                 log_std: Tensor | None = None, choice_log_prob: Tensor | None = None) -> None:
+                 log_std: Tensor | None = None, choice_log_prob: Tensor | None = None,
+                 extras: dict[str, Tensor] | None = None) -> None:
         self.value, self.mask, self.discrete = value, mask, discrete
         self.choice_log_prob = choice_log_prob
+        self.extras = extras or {}
         if discrete:
             self.dist = Categorical(logits=params.masked_fill(mask == 0, -1e9), validate_args=False)
         else:

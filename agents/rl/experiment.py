@@ -99,10 +99,7 @@ class ExperimentConfig:
         resolve_device(self.device)  # a GPU asked for but absent fails here, before any run
         if self.capture_video and (self.out is None or not video_available()):
             raise ValueError("--capture-video needs an --out folder" if self.out is None else MISSING_MOVIEPY)
-        if self.interface.coupling == "affine" and "modular" not in self.policy:
-            raise ValueError("--interface.coupling affine is the modular policy's: add --policy modular or drop the flag")
-        if self.interface.grounding and "modular" not in self.policy:
-            raise ValueError("--interface.grounding is the modular policy's: add --policy modular or drop the flag")
+        self._check_modular_only(InterfaceConfig.for_suite(self.suite))
         self.interface = self.interface.resolve(self.suite)
         for policy in self.policy:
             POLICIES.check(policy)
@@ -117,6 +114,16 @@ class ExperimentConfig:
         with torch.random.fork_rng():  # settings a policy refuses (e.g. --routing.*) fail before the first run
             for policy in self.policy:
                 POLICIES.get(policy).build(spec, self)
+
+    def _check_modular_only(self, preset: InterfaceConfig) -> None:
+        """Refuse interface settings only the modular policy reads, given without it. The suite's own
+        preset is not a setting given (a resolved config passes again, as `replace` re-checks it)."""
+        if "modular" in self.policy:
+            return
+        if self.interface.coupling == "affine" and preset.coupling != "affine":
+            raise ValueError("--interface.coupling affine is the modular policy's: add --policy modular or drop the flag")
+        if self.interface.grounding and self.interface.grounding != preset.grounding:
+            raise ValueError("--interface.grounding is the modular policy's: add --policy modular or drop the flag")
 
     def holdout_pairs(self) -> list[tuple[str, str]] | None:
         if self.holdout_fraction is not None:

@@ -30,8 +30,7 @@ class InterfaceConfig:
     coupling: Literal["concat", "affine"] | None = None
     """how a robot module reads the message m: concat (m is an input) or affine (it acts A(obs)·m + b(obs))"""
     grounding: float | None = None
-    """weight of an inverse-model loss that makes the message mean the end effector's move: each robot
-    module's A·(move the step made) + b is fitted to the action it applied (affine, 2 wide, arms suites)"""
+    """weight of the loss fitting each robot module's A·(end-effector move) + b to its action (docs/interface.md)"""
 
     def __post_init__(self) -> None:
         if self.width is not None and (isinstance(self.width, bool) or int(self.width) != self.width or self.width < 1):

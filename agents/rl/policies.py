@@ -31,13 +31,14 @@ TASK_HIDDEN = (64,)
 ROBOT_HIDDEN = (64, 64)
 MONOLITHIC_HIDDEN = (128, 128)
 MASKS = "interface_masks"  # the replay key of interface dropout masks
+AFFINE_MAPS = "affine_maps"  # the ActionDist extra of the affine coupling: the robot modules' [A | b]
 
 
 def action_dist(policy: nn.Module, obs: ObsBatch, params: Tensor, value: Tensor, log_std: Tensor | None,
-                choice_log_prob: Tensor | None = None) -> ActionDist:
+                choice_log_prob: Tensor | None = None, extras: dict[str, Tensor] | None = None) -> ActionDist:
     """The `ActionDist` of a policy's outputs on `obs`, masked to each row's robot."""
     mask = policy.action_masks.index_select(0, obs.robot_ids)
-    return ActionDist(params, value, mask, policy.spec.discrete, log_std, choice_log_prob)
+    return ActionDist(params, value, mask, policy.spec.discrete, log_std, choice_log_prob, extras)
 
 
 def interface_masks(interface: InterfaceConfig, shape: tuple[int, ...], device: torch.device) -> Tensor:
@@ -114,8 +115,9 @@ class ModularPolicy(nn.Module):
         return {MASKS: self._masks(obs.robot.shape[0])}
 
     def distribution(self, obs: ObsBatch, replay: Replay) -> ActionDist:
-        params, value = self(obs, replay.get(MASKS))
-        return action_dist(self, obs, params, value, None if self.spec.discrete else self.log_std(obs))
+        params, value, maps = self._outputs(obs, replay.get(MASKS))
+        return action_dist(self, obs, params, value, None if self.spec.discrete else self.log_std(obs),
+                           extras={} if maps is None else {AFFINE_MAPS: maps})
 
     def aux_losses(self, obs: ObsBatch, dist: ActionDist, replay: Replay,
                    advantages: Tensor | None = None) -> dict[str, Tensor]:
@@ -123,8 +125,11 @@ class ModularPolicy(nn.Module):
         policy on `obs` held fixed, so robot modules learn to act alike on partial interfaces while
         PPO's ratio stays exact.
 
-        `grounding` > 0: the inverse-model loss (`grounding_loss`) on the steps PPO replays."""
-        losses = {"grounding": self.grounding * self.grounding_loss(obs, replay)} if self.grounding else {}
+        `grounding` > 0: the inverse-model loss (`grounding_loss`) on the steps PPO replays, on the
+        maps `dist` was computed with (one forward pass of the robot modules serves both)."""
+        losses = {}
+        if self.grounding and EE_MOVE in replay:
+            losses["grounding"] = self.grounding * self.grounding_loss(obs, replay, dist.extras[AFFINE_MAPS])
         if self.interface.mode != "consistency" or not self.interface.active or not self.training:
             return losses
         dropped, _ = self(obs, self._masks(obs.robot.shape[0]))
@@ -140,11 +145,13 @@ class ModularPolicy(nn.Module):
         """Whether PPO should replay each step's end-effector move and applied action (contract.EE_MOVE)."""
         return bool(self.grounding)
 
-    def grounding_loss(self, obs: ObsBatch, replay: Replay) -> Tensor:
+    def grounding_loss(self, obs: ObsBatch, replay: Replay, maps: Tensor | None = None) -> Tensor:
         """Mean squared error of each robot module's inverse model: A(obs)·move + b(obs) against the
         action it applied, summed over the robot's own joints. It trains robot modules only, so that a
-        message means "move the end effector by m" for every robot alike, whoever it was trained with."""
-        maps = self._affine_maps(torch.zeros(obs.robot.shape[0], 2 * self.interface_dim, device=obs.robot.device), obs)[0]
+        message means "move the end effector by m" for every robot alike, whoever it was trained with.
+        `maps`: the robot modules' [A | b] on `obs` if already computed (they do not read the message)."""
+        if maps is None:
+            maps = self._outputs(obs)[2]
         predicted = (maps[..., :-1] @ replay[EE_MOVE].unsqueeze(-1)).squeeze(-1) + maps[..., -1]
         error = (predicted - replay[APPLIED]) ** 2 * self.action_masks.index_select(0, obs.robot_ids)
         return error.sum(-1).mean()
@@ -159,7 +166,12 @@ class ModularPolicy(nn.Module):
         return interface_masks(self.interface, (batch_size, 2 * self.interface_dim), self.action_masks.device)
 
     def forward(self, obs: ObsBatch, masks: Tensor | None = None) -> tuple[Tensor, Tensor]:
-        """(actor output [B, A], value [B]); `masks`, if given, replace dropout on the interface.
+        """(actor output [B, A], value [B]); `masks`, if given, replace dropout on the interface."""
+        params, value, _ = self._outputs(obs, masks)
+        return params, value
+
+    def _outputs(self, obs: ObsBatch, masks: Tensor | None = None) -> tuple[Tensor, Tensor, Tensor | None]:
+        """`forward`'s outputs and, under the affine coupling, the robot modules' maps [B, A, width + 1].
 
         Coupling "affine": the robot module's actor sees its observation only (its message input is
         zeros) and outputs a matrix and a bias per row; the action is their affine map of the message."""
@@ -170,16 +182,11 @@ class ModularPolicy(nn.Module):
             interface = interface * self._masks(interface.shape[0])
         if not self.affine:
             out, _ = self.robot_layer(torch.cat([interface, obs.robot], -1), obs.robot_ids)
-            return out[:, :-1], out[:, -1]
-        maps, value = self._affine_maps(interface, obs)
-        message = interface[:, : self.interface_dim]  # the actor's; the critic reads its own as input
-        return (maps[..., :-1] @ message.unsqueeze(-1)).squeeze(-1) + maps[..., -1], value
-
-    def _affine_maps(self, interface: Tensor, obs: ObsBatch) -> tuple[Tensor, Tensor]:
-        """The robot modules' [A | b] maps [B, A, width + 1] (from their own observation only) and values."""
-        own = interface[:, self.interface_dim :]
-        out, _ = self.robot_layer(torch.cat([torch.zeros_like(own), own, obs.robot], -1), obs.robot_ids)
-        return out[:, :-1].unflatten(-1, (self.spec.action_width, self.interface_dim + 1)), out[:, -1]
+            return out[:, :-1], out[:, -1], None
+        message, critic_message = interface[:, : self.interface_dim], interface[:, self.interface_dim :]
+        out, _ = self.robot_layer(torch.cat([torch.zeros_like(message), critic_message, obs.robot], -1), obs.robot_ids)
+        maps = out[:, :-1].unflatten(-1, (self.spec.action_width, self.interface_dim + 1))
+        return (maps[..., :-1] @ message.unsqueeze(-1)).squeeze(-1) + maps[..., -1], out[:, -1], maps
 
     def log_std(self, obs: ObsBatch) -> Tensor:
         return self.robot_layer.bank.stacked()["log_std"].index_select(0, obs.robot_ids)

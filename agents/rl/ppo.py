@@ -107,7 +107,7 @@ class Rollout:
     """What PPO learns from: [T, N] steps from `collect`, or [B] samples once flattened."""
 
     obs: ObsBatch
-    replay: Replay  # what the policy sampled besides the actions, replayed in the update
+    replay: Replay  # what the policy sampled besides the actions (and PPO kept for it), replayed in the update
     actions: Tensor
     log_probs: Tensor
     values: Tensor
@@ -439,7 +439,7 @@ class PPO:
         for extra in aux.values():
             loss = loss + extra
         return loss, StepStats(pg_loss.detach(), v_loss.detach(), entropy.detach(), log_ratio.detach(),
-                               {name: value.detach() for name, value in aux.items()})
+                               {name: term.detach() for name, term in aux.items()})
 
     def _summary(self, stats: list[StepStats]) -> dict[str, float]:
         """Mean losses over minibatches; approximate KL and clip fraction over their samples

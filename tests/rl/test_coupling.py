@@ -70,7 +70,7 @@ def test_bad_couplings_are_refused_and_other_policies_keep_concatenating():
     with pytest.raises(ValueError, match="interface coupling 'bilinear'; valid"):
         InterfaceConfig(coupling="bilinear")
     with pytest.raises(ValueError, match="the modular policy's: add --policy modular"):
-        ExperimentConfig(suite="arms6", policy=("monolithic",), interface=InterfaceConfig(coupling="affine"), out=None)
+        ExperimentConfig(suite="arms", policy=("monolithic",), interface=InterfaceConfig(coupling="affine"), out=None)
     two_stage = make_policy(SPEC, RoutingConfig(layout="two-stage"), "flat", "ppo", "routed-ppo",
                             InterfaceConfig().resolve("arms6"))  # arms6's preset is affine: the stages concatenate
     assert two_stage.interface.coupling == "concat"

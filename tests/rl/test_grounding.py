@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import gymnasium as gym
 import numpy as np
 import pytest
@@ -15,7 +17,7 @@ from agents.rl.experiment import ExperimentConfig
 from agents.rl.interface import InterfaceConfig
 from agents.rl.policies import ModularPolicy
 from agents.rl.ppo import PPO, PPOConfig, seed_everything
-from envs.arms import EE_MOVE_SCALE, forward_kinematics
+from envs.arms import DT, EE_MOVE_SCALE, MAX_JOINT_SPEED, forward_kinematics
 
 SPEC = SuiteSpec.from_suite(envs.ARMS6)
 GROUNDED = InterfaceConfig(grounding=1.0).resolve("arms6")
@@ -44,13 +46,18 @@ def test_arm_envs_report_the_end_effectors_move_in_the_base_frame_of_the_steps_s
 def test_an_ended_rows_move_is_its_last_steps_and_suites_without_moves_report_none():
     vec = MultiPairEnv(envs.ARMS6, SPEC, [("Arm2", "ReachRed")], 3)
     vec.reset(0)
+    core = vec.envs[0].core
     moved = 0
     for _ in range(60):  # every episode ends within 50 steps
+        q, ee = core.q.copy(), core.ee.copy()  # before the step (and before any reset it brings)
         step = vec.step(torch.ones(3, SPEC.action_width))
-        assert step.ee_move.shape == (3, 2)
-        if step.ended.any():
-            assert (step.ee_move[step.ended].norm(dim=-1) > 0).all()  # not the reset's zero
-            moved += 1
+        turned = q + MAX_JOINT_SPEED * DT  # velocity control, every joint at full speed
+        turned[:, 1:] = np.clip(turned[:, 1:], -core.limits[1:], core.limits[1:])
+        world = forward_kinematics(core.links, turned) - ee
+        c, s = np.cos(q[:, 0]), np.sin(q[:, 0])
+        expected = np.stack([c * world[:, 0] + s * world[:, 1], c * world[:, 1] - s * world[:, 0]], -1) / EE_MOVE_SCALE
+        np.testing.assert_allclose(step.ee_move.numpy(), expected, atol=1e-5)  # ended rows too: not the reset's zero
+        moved += int(step.ended.sum())
     assert moved
     grid_spec = SuiteSpec.from_suite(envs.GRID)
     grid = MultiPairEnv(envs.GRID, grid_spec, [("Ego", "Goal")], 2)
@@ -58,7 +65,7 @@ def test_an_ended_rows_move_is_its_last_steps_and_suites_without_moves_report_no
     assert grid.step(torch.zeros(2, dtype=torch.long)).ee_move is None
 
 
-def test_the_grounding_loss_trains_robot_modules_only_and_fits_an_arms_inverse_kinematics():
+def test_the_grounding_loss_fits_an_arms_inverse_kinematics():
     """Arm2 under velocity control: its joint speeds follow from a small end-effector move and its
     joint angles, but the move must be in the base frame (the robot does not observe the base angle)."""
     seed_everything(0)
@@ -75,12 +82,7 @@ def test_the_grounding_loss_trains_robot_modules_only_and_fits_an_arms_inverse_k
     batch = ObsBatch.stack([r[0] for r in rows]).flatten()
     replay = {EE_MOVE: torch.cat([r[1] for r in rows]), APPLIED: torch.cat([r[2] for r in rows])}
 
-    loss = policy.grounding_loss(batch, replay)
-    loss.backward()
-    assert all(p.grad is None or not p.grad.any() for p in policy.task_layer.parameters())
-    assert any(p.grad is not None and p.grad.any() for p in policy.robot_layer.parameters())
-
-    first = float(loss.detach())
+    first = float(policy.grounding_loss(batch, replay).detach())
     optimizer = torch.optim.Adam(policy.robot_layer.parameters(), lr=1e-2)
     for _ in range(300):
         optimizer.zero_grad()
@@ -102,6 +104,26 @@ def test_ppo_replays_the_moves_and_logs_the_grounding_loss():
     assert "interface_grounding" not in ModularPolicy(SPEC, InterfaceConfig(grounding=0.0).resolve("arms6")).describe()
 
 
+def test_ppo_replays_each_steps_own_move_and_the_action_the_env_applied():
+    """Rows line up: stepping a fresh copy with the rollout's actions gives back the replayed moves,
+    through episode ends (ReachRed truncates at 50 steps; the rollout is 60)."""
+    seed_everything(0)
+    policy = ModularPolicy(SPEC, GROUNDED)
+    pairs = [("Arm2", "ReachRed"), ("Arm3Flip", "Avoid")]
+    cfg = PPOConfig(num_envs=3, num_steps=60, num_minibatches=2, update_epochs=1, total_timesteps=2 * 3 * 60)
+    collecting = MultiPairEnv(envs.ARMS6, SPEC, pairs, 3)
+    rollout, _, _ = PPO(policy, collecting, cfg, progress=False).collect(collecting.reset(7))
+    fresh = MultiPairEnv(envs.ARMS6, SPEC, pairs, 3)
+    fresh.reset(7)
+    ended = 0
+    for t in range(cfg.num_steps):
+        step = fresh.step(rollout.actions[t])
+        torch.testing.assert_close(rollout.replay[EE_MOVE][t], step.ee_move)
+        ended += int(step.ended.sum())
+    torch.testing.assert_close(rollout.replay[APPLIED], rollout.actions.clamp(-1, 1))
+    assert ended >= 3 and rollout.actions.abs().max() > 1  # ends crossed, and clipping had something to clip
+
+
 def test_grounding_settings_that_make_no_sense_are_refused():
     with pytest.raises(ValueError, match="loss weight >= 0"):
         InterfaceConfig(grounding=-1.0)
@@ -111,7 +133,9 @@ def test_grounding_settings_that_make_no_sense_are_refused():
         with pytest.raises(ValueError, match="needs --interface.coupling affine, --interface.width 2"):
             ModularPolicy(SPEC, bad.resolve("arms6"))
     with pytest.raises(ValueError, match="the modular policy's: add --policy modular"):
-        ExperimentConfig(suite="arms6", policy=("monolithic",), interface=InterfaceConfig(grounding=0.1), out=None)
+        ExperimentConfig(suite="arms6", policy=("monolithic",), interface=InterfaceConfig(grounding=0.5), out=None)
+    resolved = ExperimentConfig(suite="arms6", policy=("monolithic",), out=None)  # arms6's preset grounds, and
+    assert replace(resolved, progress=False).interface == resolved.interface  # re-checking it (workers > 1) passes
     with pytest.raises(ValueError, match="an arms suite"):
         ExperimentConfig(suite="grid", policy=("modular",), out=None,
                          interface=InterfaceConfig(grounding=1.0, coupling="affine", width=2))
