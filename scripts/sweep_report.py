@@ -34,6 +34,8 @@ class SweepReportArgs:
     """write held-out success against the held-out fraction, per variant, here"""
     reps: int = 2000
     """bootstrap resamples"""
+    fraction: float | None = None
+    """report this held-out fraction only (the per-task table and bars pool every fraction given)"""
 
 
 def read_records(path: Path) -> list[dict]:
@@ -48,6 +50,10 @@ def main(args: SweepReportArgs) -> dict:
     if not args.files:
         raise ValueError("give one or more sweep.json files")
     records = [r for path in args.files for r in read_records(path)]
+    if args.fraction is not None:
+        records = [r for r in records if r["holdout_fraction"] == args.fraction]
+        if not records:
+            raise ValueError(f"no records at held-out fraction {args.fraction}")
     for key in ("suite", "actions"):  # cells of another suite or evaluation mode are not the same cells
         if len({r.get(key) for r in records}) > 1:
             raise ValueError(f"the records mix {key}s {sorted({str(r.get(key)) for r in records})}: report them apart")

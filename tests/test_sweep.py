@@ -67,6 +67,7 @@ def test_sweep_report_pools_sweeps_by_variant_and_refuses_what_it_cannot_pool(tm
                                 "robot": f"Arm{2 + i}", "task": task, "split": split,
                                 "success_rate": base + 0.1 * split_seed, **extra})
     (tmp_path / "a.json").write_text(json.dumps({"records": records[:12]}))
+    records.append(records[-1] | {"holdout_fraction": 0.75, "split": "holdout"})  # monolithic alone at 0.75
     (tmp_path / "b.json").write_text(json.dumps({"records": records[12:]}))
     out = report.run_cli(report.main, report.SweepReportArgs,
                          [str(tmp_path / "a.json"), str(tmp_path / "b.json"), "--plot", str(tmp_path / "t.png"),
@@ -76,6 +77,9 @@ def test_sweep_report_pools_sweeps_by_variant_and_refuses_what_it_cannot_pool(tm
     assert by_variant[("modular coupling=affine", "monolithic")]["p"] == 1.0  # 0.8 beats 0.7 on all 4 cells
     assert by_variant[("modular", "monolithic")]["p"] == 0.0
     assert {r["policy"] for r in out["summary"]} == {"modular coupling=affine", "modular", "monolithic"}
+    assert [r["policy"] for r in out["summary"] if r["fraction"] == 0.75] == ["monolithic"]
+    only = report.run_cli(report.main, report.SweepReportArgs, [str(tmp_path / "b.json"), "--fraction", "0.75"])
+    assert [r["fraction"] for r in only["summary"]] == [0.75]
     assert "| modular coupling=affine | 0.85 / 0.85 | 0.85 / - |" in printed  # per task: held out / trained
     assert (tmp_path / "t.png").stat().st_size > 0 and (tmp_path / "c.png").stat().st_size > 0
     with pytest.raises(SystemExit):  # the same cells twice: two runs the records cannot tell apart
