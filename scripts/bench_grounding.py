@@ -10,17 +10,15 @@ ratio, grounded / ungrounded.
 
 from __future__ import annotations
 
-import statistics
-import time
 from dataclasses import dataclass, field
 
 import torch
-import tyro
 
 import envs
 from agents.common.cli import run_cli
 from agents.common.multipair import MultiPairEnv
 from agents.common.spec import SuiteSpec
+from agents.rl.bench import interleaved_steps_per_second
 from agents.rl.interface import InterfaceConfig
 from agents.rl.policies import ModularPolicy
 from agents.rl.ppo import PPO, PPOConfig, seed_everything
@@ -54,16 +52,9 @@ def main(args: Args) -> dict:
     for weight in (0.0, args.grounding):
         seed_everything(0)
         policy = ModularPolicy(spec, InterfaceConfig(grounding=weight).resolve("arms6"))
-        ppo = PPO(policy, MultiPairEnv(suite, spec, pairs, args.ppo.num_envs), args.ppo, None, progress=False)
-        runs[weight] = {"ppo": ppo, "obs": ppo.envs.reset(0), "seconds": []}
-    for _ in range(args.updates):
-        for run in runs.values():
-            start = time.perf_counter()
-            rollout, run["obs"], _ = run["ppo"].collect(run["obs"])
-            run["ppo"].learn(rollout)
-            run["seconds"].append(time.perf_counter() - start)
-    batch = runs[0.0]["ppo"].batch_size
-    sps = {weight: batch / statistics.median(run["seconds"][1:]) for weight, run in runs.items()}
+        runs[weight] = PPO(policy, MultiPairEnv(suite, spec, pairs, args.ppo.num_envs), args.ppo, None, progress=False)
+    sps = interleaved_steps_per_second(runs, seed=0, updates=args.updates)
+    batch = runs[0.0].batch_size
     print(f"PPO on {len(pairs)} arms6 pairs, {batch} steps per update, median of {args.updates - 1} updates, "
           f"{torch.get_num_threads()} thread(s)")
     for weight, value in sps.items():

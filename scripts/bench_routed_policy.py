@@ -11,8 +11,6 @@ their ratio, routed / modular (target >= 0.5).
 from __future__ import annotations
 
 import json
-import statistics
-import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import SimpleNamespace
@@ -23,6 +21,7 @@ import tyro
 import envs
 from agents.common.multipair import MultiPairEnv
 from agents.common.spec import SuiteSpec
+from agents.rl.bench import interleaved_steps_per_second
 from agents.rl.policies import POLICIES, ModularPolicy
 from agents.rl.ppo import PPO, PPOConfig, seed_everything
 from agents.routing import RoutingConfig
@@ -58,20 +57,12 @@ def main(args: Args) -> dict:
     seed_everything(args.seed)
     routed = POLICIES.get(args.policy).build(spec, SimpleNamespace(routing=args.routing))
     modular = ModularPolicy(spec, robot_hidden=(args.routing.hidden,) * 2, task_hidden=(args.routing.hidden,))
-    runs = {}
-    for name, policy in (("modular", modular), (args.policy, routed)):
-        ppo = PPO(policy, MultiPairEnv(suite, spec, pairs, args.ppo.num_envs), args.ppo, None, progress=False)
-        runs[name] = {"ppo": ppo, "obs": ppo.envs.reset(args.seed), "seconds": []}
-    for _ in range(args.updates):
-        for run in runs.values():
-            start = time.perf_counter()
-            rollout, run["obs"], _ = run["ppo"].collect(run["obs"])
-            run["ppo"].learn(rollout)
-            run["seconds"].append(time.perf_counter() - start)
-    batch = runs["modular"]["ppo"].batch_size
-    sps = {name: batch / statistics.median(run["seconds"][1:]) for name, run in runs.items()}
-    for run in runs.values():
-        run["ppo"].envs.close()
+    runs = {name: PPO(policy, MultiPairEnv(suite, spec, pairs, args.ppo.num_envs), args.ppo, None, progress=False)
+            for name, policy in (("modular", modular), (args.policy, routed))}
+    sps = interleaved_steps_per_second(runs, seed=args.seed, updates=args.updates)
+    batch = runs["modular"].batch_size
+    for ppo in runs.values():
+        ppo.envs.close()
     result = {"suite": args.suite, "pairs": len(pairs), "batch": batch, "updates": args.updates,
               "threads": torch.get_num_threads(), "routed_policy": args.policy, "per": args.routing.per,
               "layers": args.routing.layers, "modules": args.routing.modules, "hidden": args.routing.hidden,
