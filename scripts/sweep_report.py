@@ -4,7 +4,8 @@
 
 Prints, per held-out fraction, the IQM [95% CI] of success of every variant (held out, trained), the
 probability that each variant beats each monolithic one on a held-out (split seed, seed, pair) cell
-both were scored on, and each variant's mean success per task (held out / trained); draws the
+both were scored on (with its wins, ties and losses), each variant's mean success per task (held out /
+trained) and its mean held-out success per run (fraction, split seed, seed); draws the
 per-task bars (--plot) and held-out success against the fraction (--curve).
 """
 
@@ -18,8 +19,8 @@ import tyro
 
 from agents.common.cli import run_cli
 from agents.common.report import variant
-from agents.common.sweep_report import (improvement_lines, improvements, plot_fractions, plot_tasks, summarise, table,
-                                        task_table)
+from agents.common.sweep_report import (improvement_lines, improvements, plot_fractions, plot_tasks, split_table,
+                                        summarise, table, task_table)
 
 
 @dataclass
@@ -59,7 +60,7 @@ def main(args: SweepReportArgs) -> dict:
             raise ValueError(f"the records mix {key}s {sorted({str(r.get(key)) for r in records})}: report them apart")
     rows = summarise([r | {"policy": variant(r)} for r in records], args.reps)  # a row per variant
     compared = improvements(records, args.baseline, args.reps)
-    print(table(rows), "", *improvement_lines(compared), "", task_table(records), sep="\n")
+    print(table(rows), "", *improvement_lines(compared), "", task_table(records), "", split_table(records), sep="\n")
     if args.plot is not None:
         suite = records[0].get("suite", "")
         plot_tasks(records, args.plot, f"{suite}: held-out success per task")

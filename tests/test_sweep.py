@@ -81,6 +81,8 @@ def test_sweep_report_pools_sweeps_by_variant_and_refuses_what_it_cannot_pool(tm
     only = report.run_cli(report.main, report.SweepReportArgs, [str(tmp_path / "b.json"), "--fraction", "0.75"])
     assert [r["fraction"] for r in only["summary"]] == [0.75]
     assert "| modular coupling=affine | 0.85 / 0.85 | 0.85 / - |" in printed  # per task: held out / trained
+    assert "| monolithic | 0.70 | 0.80 | 0.80 |" in printed  # per run: F 0.5 split 0 and 1, then F 0.75 split 1
+    assert "(4 won, 0 tied, 0 lost)" in printed
     assert (tmp_path / "t.png").stat().st_size > 0 and (tmp_path / "c.png").stat().st_size > 0
     with pytest.raises(SystemExit):  # the same cells twice: two runs the records cannot tell apart
         report.run_cli(report.main, report.SweepReportArgs, [str(tmp_path / "a.json"), str(tmp_path / "a.json")])

@@ -82,16 +82,34 @@ def improvements(records: list[dict], baseline: str = "monolithic", reps: int = 
                 shared = sorted(c for c in held[name] if c[0] == fraction and c in held[base])
                 if not shared:
                     continue
-                estimate = paired_improvement(np.array([held[name][c] for c in shared]),
-                                              np.array([held[base][c] for c in shared]), reps)
+                x, y = np.array([held[name][c] for c in shared]), np.array([held[base][c] for c in shared])
+                estimate = paired_improvement(x, y, reps)
                 rows.append({"fraction": fraction, "variant": name, "baseline": base, "cells": len(shared),
-                             "p": estimate.value, "low": estimate.low, "high": estimate.high})
+                             "p": estimate.value, "low": estimate.low, "high": estimate.high,
+                             "wins": int((x > y).sum()), "ties": int((x == y).sum()), "losses": int((x < y).sum())})
     return rows
 
 
 def improvement_lines(rows: list[dict]) -> list[str]:
     return [f"P({r['variant']} > {r['baseline']}) on held-out cells at fraction {r['fraction']:g}: "
-            f"{Estimate(r['p'], r['low'], r['high'])} over {r['cells']} (split seed, seed, pair) cells" for r in rows]
+            f"{Estimate(r['p'], r['low'], r['high'])} over {r['cells']} (split seed, seed, pair) cells "
+            f"({r['wins']} won, {r['ties']} tied, {r['losses']} lost)" for r in rows]
+
+
+def split_table(records: list[dict]) -> str:
+    """Markdown: each variant's mean held-out success per (fraction, split seed, seed) run."""
+    runs: dict[tuple[str, tuple[float, int, int]], list[float]] = defaultdict(list)
+    for name, cells in scores(records).items():
+        for cell, value in cells.items():
+            runs[(name, cell[:3])].append(value)
+    keys = sorted({key for _, key in runs})
+    names = list(dict.fromkeys(name for name, _ in runs))
+    lines = ["| variant | " + " | ".join(f"F {f:g}, split {s}, seed {t}" for f, s, t in keys) + " |",
+             "|---" * (len(keys) + 1) + "|"]
+    for name in names:
+        cells = [f"{np.mean(runs[(name, key)]):.2f}" if (name, key) in runs else "-" for key in keys]
+        lines.append(f"| {name} | " + " | ".join(cells) + " |")
+    return "\n".join(lines)
 
 
 def task_means(records: list[dict]) -> dict[tuple[str, str, str], float]:
