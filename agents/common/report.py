@@ -110,7 +110,7 @@ def publish(records: list[dict], robots: list[str], tasks: list[str], out: str |
 VARIANT_KEYS = {  # record field → (its name in a variant label, the values a label leaves out)
     "interface_dim": ("interface", ()), "interface_dropout": ("dropout", (0.0,)), "dropout_mode": ("mode", ()),
     "interface_noise": ("noise", ("bernoulli",)), "interface_coupling": ("coupling", ("concat",)),
-    "interface_grounding": ("grounding", (0.0,)),
+    "interface_grounding": ("grounding", (0.0,)), "interface_turn": ("turn", (0.0,)), "interface_gain": ("gain", (1.0,)),
     "hyper_banks": ("hyper", ([], ())),
     "monolithic_hidden": ("hidden", ()), "routing_layout": ("layout", ("generic",)), "routing_per": ("per", ("step",)),
     "routing_epsilon": ("epsilon", (0.0,)), "routing_router_lr_scale": ("router-lr", (1.0,)),

@@ -19,6 +19,6 @@ def upgrade_config(data: dict) -> dict:
         data["eval"] = {new: data.pop(old, default) for old, (new, default) in FLAT_EVAL.items()}
     data.setdefault("monolithic_hidden", [128, 128])  # the width before it was a setting
     if isinstance(data["interface"], dict):
-        # the only coupling, and no grounding, before each was a setting
-        data["interface"] = {"coupling": "concat", "grounding": 0.0} | data["interface"]
+        # the only coupling, no grounding and no distortion, before each was a setting
+        data["interface"] = {"coupling": "concat", "grounding": 0.0, "turn": 0.0, "gain": 1.0} | data["interface"]
     return data

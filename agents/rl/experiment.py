@@ -124,6 +124,11 @@ class ExperimentConfig:
             raise ValueError("--interface.coupling affine is the modular policy's: add --policy modular or drop the flag")
         if self.interface.grounding and self.interface.grounding != preset.grounding:
             raise ValueError("--interface.grounding is the modular policy's: add --policy modular or drop the flag")
+        given = replace(preset, **{name: value for name in ("turn", "gain")
+                                   if (value := getattr(self.interface, name)) is not None})
+        if given.distorts and (given.turn, given.gain) != (preset.turn, preset.gain):
+            raise ValueError("--interface.turn and --interface.gain are the modular policy's: add --policy modular or "
+                             "drop the flags")
 
     def holdout_pairs(self) -> list[tuple[str, str]] | None:
         if self.holdout_fraction is not None:

@@ -31,6 +31,11 @@ class InterfaceConfig:
     """how a robot module reads the message m: concat (m is an input) or affine (it acts A(obs)·m + b(obs))"""
     grounding: float | None = None
     """weight of the loss fitting each robot module's A·(end-effector move) + b to its action (docs/interface.md)"""
+    turn: float | None = None
+    """largest turn (degrees) of the message on its way to the robot module, drawn per episode while
+    training: the task module learns to steer a partner whose moves are off by up to this angle"""
+    gain: float | None = None
+    """lowest speed factor on the message, drawn per episode in [gain, 1] while training (1: none)"""
 
     def __post_init__(self) -> None:
         if self.width is not None and (isinstance(self.width, bool) or int(self.width) != self.width or self.width < 1):
@@ -45,6 +50,10 @@ class InterfaceConfig:
             raise ValueError(f"unknown interface coupling {self.coupling!r}; valid: {list(COUPLINGS)}")
         if self.grounding is not None and not (0.0 <= self.grounding < float("inf")):
             raise ValueError(f"interface grounding is a loss weight >= 0, got {self.grounding}")
+        if self.turn is not None and not 0.0 <= self.turn < 180.0:
+            raise ValueError(f"interface turn is an angle in degrees in [0, 180), got {self.turn}")
+        if self.gain is not None and not 0.0 < self.gain <= 1.0:
+            raise ValueError(f"interface gain is the lowest speed factor, in (0, 1], got {self.gain}")
 
     @classmethod
     def for_suite(cls, suite: str | None) -> "InterfaceConfig":
@@ -52,18 +61,24 @@ class InterfaceConfig:
         return SUITE_PRESETS.get(suite or "", GENERIC)
 
     def resolve(self, suite: str | None) -> "InterfaceConfig":
-        """These settings, with every unset field taken from `suite`'s preset. A preset's grounding
-        belongs to its coupling and width: it is dropped when the settings given leave nothing to ground."""
+        """These settings, with every unset field taken from `suite`'s preset. A preset's grounding and
+        partner distortion belong to its coupling and width: they are dropped when the settings given
+        leave no end-effector move for the message to mean."""
         given = {f.name: getattr(self, f.name) for f in fields(self) if getattr(self, f.name) is not None}
         resolved = replace(self.for_suite(suite), **given)
-        if "grounding" not in given and not resolved.groundable:
-            resolved = replace(resolved, grounding=0.0)
+        if not resolved.groundable:
+            resolved = replace(resolved, **{name: value for name, value in UNGROUNDED.items() if name not in given})
         return resolved
 
     @property
     def groundable(self) -> bool:
         """Whether the message can be grounded in the end effector's move (an affine map of 2 wide messages)."""
         return self.coupling == "affine" and self.width == 2
+
+    @property
+    def distorts(self) -> bool:
+        """Whether the message reaches the robot module turned or slowed (`turn`, `gain`) while training."""
+        return bool(self.turn) or (self.gain is not None and self.gain < 1.0)
 
     @property
     def active(self) -> bool:
@@ -74,12 +89,14 @@ class InterfaceConfig:
         return asdict(self)
 
 
-GENERIC = InterfaceConfig(width=16, dropout=0.0, mode="consistency", noise="bernoulli", coupling="concat", grounding=0.0)
+UNGROUNDED = {"grounding": 0.0, "turn": 0.0, "gain": 1.0}  # the settings that need a message meaning a move, off
+GENERIC = InterfaceConfig(width=16, dropout=0.0, mode="consistency", noise="bernoulli", coupling="concat", **UNGROUNDED)
 SUITE_PRESETS = {
-    "arms": InterfaceConfig(width=2, dropout=0.2, mode="replay", noise="gaussian", coupling="concat", grounding=0.0),
-    "arms6": InterfaceConfig(width=2, dropout=0.05, mode="replay", noise="gaussian", coupling="affine", grounding=0.1),
-    "grid": InterfaceConfig(width=16, dropout=0.2, mode="update", noise="bernoulli", coupling="concat", grounding=0.0),
-    "grid6": InterfaceConfig(width=16, dropout=0.2, mode="update", noise="bernoulli", coupling="concat", grounding=0.0),
+    "arms": InterfaceConfig(width=2, dropout=0.2, mode="replay", noise="gaussian", coupling="concat", **UNGROUNDED),
+    "arms6": InterfaceConfig(width=2, dropout=0.05, mode="replay", noise="gaussian", coupling="affine",
+                             **UNGROUNDED | {"grounding": 0.1}),
+    "grid": InterfaceConfig(width=16, dropout=0.2, mode="update", noise="bernoulli", coupling="concat", **UNGROUNDED),
+    "grid6": InterfaceConfig(width=16, dropout=0.2, mode="update", noise="bernoulli", coupling="concat", **UNGROUNDED),
 }
 
 

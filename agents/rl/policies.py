@@ -17,6 +17,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from agents.common.contract import APPLIED, EE_MOVE, ActionDist, Replay
+from agents.common.hold import EpisodeHold
 from agents.common.registry import MethodRegistry
 from agents.common.spec import ObsBatch, SuiteSpec
 from agents.rl.interface import InterfaceConfig
@@ -32,6 +33,7 @@ ROBOT_HIDDEN = (64, 64)
 MONOLITHIC_HIDDEN = (128, 128)
 MASKS = "interface_masks"  # the replay key of interface dropout masks
 AFFINE_MAPS = "affine_maps"  # the ActionDist extra of the affine coupling: the robot modules' [A | b]
+DISTORTION = "partner_distortion"  # the replay key of the message's per-episode turn and gain [B, 2, 2]
 
 
 def action_dist(policy: nn.Module, obs: ObsBatch, params: Tensor, value: Tensor, log_std: Tensor | None,
@@ -48,6 +50,15 @@ def interface_masks(interface: InterfaceConfig, shape: tuple[int, ...], device: 
     if interface.noise == "gaussian":
         return 1.0 + math.sqrt(p / (1.0 - p)) * torch.randn(shape, device=device)
     return torch.bernoulli(torch.full(shape, 1.0 - p, device=device)) / (1.0 - p)
+
+
+def partner_distortion(interface: InterfaceConfig, rows: int, device: torch.device) -> Tensor:
+    """[rows, 2, 2] maps g·R(θ), θ uniform in ±`interface.turn` degrees and g in [`interface.gain`, 1]:
+    what a partner robot that tracks a requested move imperfectly does to it."""
+    theta = math.radians(float(interface.turn)) * (2 * torch.rand(rows, device=device) - 1)
+    gain = float(interface.gain) + (1.0 - float(interface.gain)) * torch.rand(rows, device=device)
+    cos, sin = torch.cos(theta) * gain, torch.sin(theta) * gain
+    return torch.stack([torch.stack([cos, -sin], -1), torch.stack([sin, cos], -1)], -2)
 
 
 def robot_coupling(robot_config: dict, spec: SuiteSpec) -> str:
@@ -94,6 +105,10 @@ class ModularPolicy(nn.Module):
             raise ValueError("--interface.grounding fits A·(end-effector move) + b to the applied action: it needs "
                              "--interface.coupling affine, --interface.width 2 and an arms suite, got coupling "
                              f"{self.interface.coupling}, width {width}, {'discrete' if spec.discrete else 'continuous'} actions")
+        if self.interface.distorts and (not self.interface.groundable or spec.discrete):
+            raise ValueError("--interface.turn and --interface.gain turn and slow a message that means an end-effector "
+                             "move: they need --interface.coupling affine, --interface.width 2 and an arms suite")
+        self._distortion = EpisodeHold("the message's partner distortion")
         robot_bank = bank("robot", len(spec.robots), actor_in=width, critic_in=width,
                           shared_in=spec.robot_width, actor_out=spec.action_width * (width + 1 if self.affine else 1),
                           critic_out=1, hidden=list(robot_hidden), log_std=not spec.discrete,
@@ -105,17 +120,23 @@ class ModularPolicy(nn.Module):
     # -- the policy contract -----------------------------------------------------------------
 
     def draw(self, obs: ObsBatch, starts: Tensor | None = None) -> Replay:
-        """Interface dropout masks [B, 2·width] to act with, in mode "replay" (else nothing).
+        """What the policy acts with besides the action: interface dropout masks [B, 2·width] in mode
+        "replay", and, with `turn`/`gain`, each env copy's partner distortion, drawn where its episode
+        starts and held to its end (`partner_distortion`).
 
         In mode "update" the policy acts with the full interface and dropout acts only in the
         update (in train mode); in mode "consistency" PPO sees the full interface only and dropout
         enters through `aux_losses`. docs/interface.md has what each mode measured."""
-        if self.interface.mode != "replay" or not self.interface.active:
-            return {}
-        return {MASKS: self._masks(obs.robot.shape[0])}
+        replay = {}
+        if self.interface.mode == "replay" and self.interface.active:
+            replay[MASKS] = self._masks(obs.robot.shape[0])
+        if self.interface.distorts:
+            fresh = partner_distortion(self.interface, obs.robot.shape[0], self.action_masks.device)
+            replay[DISTORTION] = self._distortion(fresh, starts)[0]
+        return replay
 
     def distribution(self, obs: ObsBatch, replay: Replay) -> ActionDist:
-        params, value, maps = self._outputs(obs, replay.get(MASKS))
+        params, value, maps = self._outputs(obs, replay.get(MASKS), replay.get(DISTORTION))
         return action_dist(self, obs, params, value, None if self.spec.discrete else self.log_std(obs),
                            extras={} if maps is None else {AFFINE_MAPS: maps})
 
@@ -132,7 +153,7 @@ class ModularPolicy(nn.Module):
             losses["grounding"] = self.grounding * self.grounding_loss(obs, replay, dist.extras[AFFINE_MAPS])
         if self.interface.mode != "consistency" or not self.interface.active or not self.training:
             return losses
-        dropped, _ = self(obs, self._masks(obs.robot.shape[0]))
+        dropped, _, _ = self._outputs(obs, self._masks(obs.robot.shape[0]), replay.get(DISTORTION))
         if self.spec.discrete:
             full = dist.dist.logits.detach()  # already masked and normalised
             drop = dropped.masked_fill(dist.mask == 0, -1e9).log_softmax(-1)
@@ -170,11 +191,13 @@ class ModularPolicy(nn.Module):
         params, value, _ = self._outputs(obs, masks)
         return params, value
 
-    def _outputs(self, obs: ObsBatch, masks: Tensor | None = None) -> tuple[Tensor, Tensor, Tensor | None]:
+    def _outputs(self, obs: ObsBatch, masks: Tensor | None = None,
+                 distortion: Tensor | None = None) -> tuple[Tensor, Tensor, Tensor | None]:
         """`forward`'s outputs and, under the affine coupling, the robot modules' maps [B, A, width + 1].
 
         Coupling "affine": the robot module's actor sees its observation only (its message input is
-        zeros) and outputs a matrix and a bias per row; the action is their affine map of the message."""
+        zeros) and outputs a matrix and a bias per row; the action is their affine map of the message,
+        turned and slowed first by `distortion` [B, 2, 2] if given."""
         interface, _ = self.task_layer(obs.task, obs.task_ids)
         if masks is not None:
             interface = interface * masks
@@ -184,6 +207,8 @@ class ModularPolicy(nn.Module):
             out, _ = self.robot_layer(torch.cat([interface, obs.robot], -1), obs.robot_ids)
             return out[:, :-1], out[:, -1], None
         message, critic_message = interface[:, : self.interface_dim], interface[:, self.interface_dim :]
+        if distortion is not None:
+            message = (distortion @ message.unsqueeze(-1)).squeeze(-1)
         out, _ = self.robot_layer(torch.cat([torch.zeros_like(message), critic_message, obs.robot], -1), obs.robot_ids)
         maps = out[:, :-1].unflatten(-1, (self.spec.action_width, self.interface_dim + 1))
         return (maps[..., :-1] @ message.unsqueeze(-1)).squeeze(-1) + maps[..., -1], out[:, -1], maps
@@ -198,7 +223,9 @@ class ModularPolicy(nn.Module):
                 "hyper_banks": list(self.hyper_banks), "dropout_mode": self.interface.mode if active else None,
                 "interface_noise": self.interface.noise if active else None} | (
                     {"interface_coupling": "affine"} if self.affine else {}) | (
-                    {"interface_grounding": self.grounding} if self.grounding else {})
+                    {"interface_grounding": self.grounding} if self.grounding else {}) | (
+                    {"interface_turn": float(self.interface.turn), "interface_gain": float(self.interface.gain)}
+                    if self.interface.distorts else {})
 
 
 class MonolithicPolicy(nn.Module):

@@ -33,6 +33,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from agents.common.contract import ActionDist, Replay
+from agents.common.hold import EpisodeHold
 from agents.common.spec import ObsBatch, SuiteSpec
 from agents.rl.policies import MASKS
 from agents.common.routing_config import RoutingConfig
@@ -91,7 +92,7 @@ class RoutedPolicy(nn.Module):
                                            cfg.router_lr_scale)
         self.baseline = RewardBaseline(len(spec.robots) * len(spec.tasks), cfg.reinforce.baseline_momentum)
         self.register_buffer("action_masks", spec.action_masks().float(), persistent=False)
-        self._held: Tensor | None = None  # per-episode routing: each env copy's path, held to its episode's end
+        self._held = EpisodeHold("per-episode routing's path")  # each env copy's path, to its episode's end
         self._build()
 
     def _build(self) -> None:
@@ -152,23 +153,8 @@ class RoutedPolicy(nn.Module):
                              for layer in self.trunk.layers], 1)
         if self.config.per == "pair":
             return replay | {ROUTING: fresh}
-        held, drawn = self._hold(fresh, starts)
+        held, drawn = self._held(fresh, starts)
         return replay | {ROUTING: held, DRAWN: drawn}
-
-    def _hold(self, fresh: Tensor, starts: Tensor | None) -> tuple[Tensor, Tensor]:
-        """(each row's path, which rows drew it now): `fresh` where an episode starts, else the held path."""
-        if starts is None:  # no episode stream: every row chooses afresh, nothing is held
-            return fresh, torch.ones(fresh.shape[0], dtype=torch.bool, device=fresh.device)
-        starts = starts.bool()
-        if self._held is None or self._held.shape != fresh.shape:
-            if not bool(starts.all()):
-                raise ValueError(f"per-episode routing holds a path per env copy, but {fresh.shape[0]} rows arrived "
-                                 "mid-episode with no path held for them: start every row (starts all true) first")
-            held = fresh
-        else:
-            held = torch.where(starts.unsqueeze(1), fresh, self._held)
-        self._held = held
-        return held, starts
 
     def draw_interface(self, obs: ObsBatch) -> Replay:
         """What the layout samples besides routing (the two-stage layout's interface masks; here nothing)."""

@@ -23,7 +23,7 @@ from torch import Tensor, nn
 from agents.common.contract import Replay
 from agents.common.routing_config import RoutingConfig
 from agents.common.spec import ObsBatch, SuiteSpec
-from agents.rl.interface import InterfaceConfig
+from agents.rl.interface import UNGROUNDED, InterfaceConfig
 from agents.rl.policies import MASKS, interface_masks
 from agents.routing.policy import RoutedPolicy
 from modrl import MLP, ModuleBank, RoutedNetwork, Routing
@@ -38,7 +38,8 @@ class TwoStageRoutedPolicy(RoutedPolicy):
     def __init__(self, spec: SuiteSpec, config: RoutingConfig | None = None, router: str = "flat",
                  trainer: str = "ppo", name: str = "routed-ppo", interface: InterfaceConfig | None = None) -> None:
         # unset fields: the generic settings; the stages always concatenate, ungrounded (the modular policy's settings)
-        self.interface = replace((interface or InterfaceConfig()).resolve(None), coupling="concat", grounding=0.0)
+        self.interface = replace((interface or InterfaceConfig()).resolve(None), coupling="concat",
+                                 **UNGROUNDED)
         if self.interface.active and self.interface.mode == "consistency":
             raise ValueError("the two-stage routed layout takes interface mode update or replay, not consistency")
         super().__init__(spec, config, router, trainer, name)

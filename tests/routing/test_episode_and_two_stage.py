@@ -75,7 +75,7 @@ def test_per_episode_routing_refuses_a_stream_that_starts_mid_episode_and_soft_r
     with pytest.raises(ValueError, match="mid-episode"):
         policy.draw(_obs(4), torch.tensor([True, False, True, True]))
     assert policy.draw(_obs(4))[DRAWN].all()  # no stream (starts None): every row draws, nothing is held
-    assert policy._held is None
+    assert policy._held.held is None
     with pytest.raises(ValueError, match="per pair or step"):
         _policy("soft-modular", per="episode")
 
