@@ -5,6 +5,7 @@
     python scripts/zero_shot.py --modules runs/train/modular/seed1/modules --pairs Arm2:Push --capture-video videos
     python scripts/zero_shot.py --modules runs/train/routed-ppo/seed1/modules --pairs Arm2:Push   # a routed run
     python scripts/zero_shot.py --suite grid --modules runs/grid/seed1/modules --pairs Mirrored:Door --action-shares
+    python scripts/zero_shot.py --suite arms6 --modules runs/arms6/modular/seed1/modules --pairs Arm5:Avoid --tracking
 """
 
 from __future__ import annotations
@@ -48,6 +49,9 @@ class ZeroShotArgs:
     """record one episode per pair as an mp4 here, plus a PNG frame (needs modrl[video])"""
     action_shares: bool = False
     """also report the share of each action per pair (discrete suites)"""
+    tracking: bool = False
+    """also report how closely each robot makes the end-effector move its message asks for (a modular
+    policy with the affine coupling and width 2, on an arms suite)"""
 
 
 def main(args: ZeroShotArgs) -> list[dict]:
@@ -75,12 +79,16 @@ def main(args: ZeroShotArgs) -> list[dict]:
     records = [r | {"split": "evaluated", "policy": name, "seed": args.seed, "suite": args.suite,
                     "actions": "sampled" if args.sample else "mean"}
                for r in evaluate(policy, suite, pairs, args.episodes, args.seed, deterministic=not args.sample,
-                                 action_shares=args.action_shares)]
+                                 action_shares=args.action_shares, tracking=args.tracking)]
     publish(records, list(suite.robots), list(suite.tasks), args.out)
     if args.action_shares:
         for r in records:
             shares = "  ".join(f"{action} {share:.2f}" for action, share in r["action_shares"].items())
             print(f"{r['robot']}:{r['task']}  {shares}")
+    if args.tracking:
+        for r in records:
+            print(f"{r['robot']}:{r['task']}  move made vs asked: cosine {r['tracking_cosine']:.2f}, "
+                  f"speed {r['tracking_speed']:.2f}")
     if args.capture_video is not None:
         videos, frame = record_pairs(policy, suite, pairs, args.capture_video, seed=args.seed, sample=args.sample)
         print(f"{len(videos)} videos and {frame.name} in {args.capture_video}")

@@ -33,6 +33,7 @@ with the batch ([B, ...] tensors)."""
 
 EE_MOVE = "ee_move"  # replay key: the step's end-effector move [B, 2] (policies with `wants_ee_move`)
 APPLIED = "applied"  # replay key: the action as the env takes it, clipped to [-1, 1] [B, A] (likewise)
+MESSAGE = "message"  # ActionDist extra: the end-effector move [B, 2] a robot module was asked for (grounded policies)
 
 LOG_SQRT_2PI = 0.5 * math.log(2 * math.pi)
 
@@ -80,7 +81,8 @@ class ActionDist:
     std): a `torch.distributions.Normal` per call cost more than the policy's own layers here.
     `choice_log_prob` [B], when given, is the log-probability of the policy's replayed choices
     (e.g. routing decisions); it joins the action's in `log_prob`, so PPO's ratio covers both.
-    `extras`: what the policy's forward pass computed on the way that its `aux_losses` reuse.
+    `extras`: what the policy's forward pass computed on the way that its `aux_losses` reuse, and
+    MESSAGE where the message asks for an end-effector move (evaluation measures how it is tracked).
     """
 
     def __init__(self, params: Tensor, value: Tensor, mask: Tensor, discrete: bool,

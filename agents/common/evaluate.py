@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import torch
-from agents.common.contract import ActorCriticPolicy
+from agents.common.contract import MESSAGE, ActorCriticPolicy
 from agents.common.device import device_of
 from agents.common.multipair import MultiPairEnv
 from agents.common.spec import SuiteSpec
@@ -11,7 +11,7 @@ from agents.common.spec import SuiteSpec
 
 @torch.no_grad()
 def evaluate(policy: ActorCriticPolicy, suite, pairs: list[tuple[str, str]], episodes: int = 100, seed: int = 0,
-             deterministic: bool = True, action_shares: bool = False) -> list[dict]:
+             deterministic: bool = True, action_shares: bool = False, tracking: bool = False) -> list[dict]:
     """Success rate and mean final task distance per pair, over `episodes` episodes each.
 
     Every copy runs exactly one episode, so short (successful) episodes are not over-counted.
@@ -19,17 +19,23 @@ def evaluate(policy: ActorCriticPolicy, suite, pairs: list[tuple[str, str]], epi
     they are drawn for the whole batch, so a pair's samples depend on the pairs evaluated beside it.
     With `action_shares` (discrete suites), each record also has "action_shares": {name: share},
     the share of each of the robot's actions (`suite.action_names`) among its copies' steps in their one episode.
+    With `tracking` (a policy whose message asks for an end-effector move, on a suite that reports the
+    move made), each record also has "tracking_cosine", the mean cosine between the move asked for and
+    the move made over the pair's steps, and "tracking_speed", their summed lengths' ratio (made / asked).
     """
     if episodes <= 0:
         raise ValueError(f"episodes must be positive, got {episodes}")
     names = [suite.action_names(robot) for robot, _ in pairs] if action_shares else None
     spec: SuiteSpec = policy.spec
     envs = MultiPairEnv(suite, spec, pairs, episodes, device=device_of(policy))
+    if tracking and not envs.reports_ee_move:
+        raise ValueError(f"tracking compares the move asked for with the move made, which {suite.name} does not report: "
+                         "evaluate an arms suite")
     was_training = policy.training
     policy.eval()
     with torch.random.fork_rng():
         torch.manual_seed(seed)
-        success, distance, counts = _run(policy, envs, seed, deterministic)
+        success, distance, counts, tracked = _run(policy, envs, seed, deterministic, tracking)
     envs.close()
     policy.train(was_training)
     records = []
@@ -39,29 +45,49 @@ def evaluate(policy: ActorCriticPolicy, suite, pairs: list[tuple[str, str]], epi
                         "final_distance": float(distance[rows].mean()), "episodes": episodes})
         if names is not None:
             records[-1]["action_shares"] = _shares(counts[rows], names[p])
+        if tracked is not None:
+            cosine, made, asked, steps = (t[rows].sum() for t in tracked)
+            records[-1] |= {"tracking_cosine": float(cosine / steps), "tracking_speed": float(made / asked)}
     return records
 
 
-def _run(policy: ActorCriticPolicy, envs: MultiPairEnv, seed: int,
-         deterministic: bool) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]:
-    """Step every copy until each has finished one episode: its success, its final distance and, for
-    discrete actions, how often it took each (padded) action in that episode ([N, A]; None if continuous)."""
+def _run(policy: ActorCriticPolicy, envs: MultiPairEnv, seed: int, deterministic: bool,
+         tracking: bool = False) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None, tuple | None]:
+    """Step every copy until each has finished one episode: its success, its final distance, for
+    discrete actions how often it took each (padded) action in that episode ([N, A]; None if continuous)
+    and, with `tracking`, per copy the summed cosine of move made and move asked for, the summed
+    lengths of each and the steps counted (None without)."""
     obs = envs.reset(seed)
     finished = torch.zeros(envs.size, dtype=torch.bool, device=envs.device)
     success = torch.zeros(envs.size, device=envs.device)
     distance = torch.zeros(envs.size, device=envs.device)
     counts = torch.zeros(envs.size, envs.spec.action_width, device=envs.device) if envs.spec.discrete else None
+    tracked = tuple(torch.zeros(envs.size, device=envs.device) for _ in range(4)) if tracking else None
     while not bool(finished.all()):
         dist = policy.distribution(obs, {})  # nothing replayed: the full interface, the likeliest choices
         action = dist.mode() if deterministic else dist.sample()
         if counts is not None:
             counts += torch.nn.functional.one_hot(action.long(), envs.spec.action_width) * ~finished.unsqueeze(1)
         step = envs.step(action)
+        if tracked is not None:
+            _track(tracked, dist.extras, step.ee_move, ~finished)
         first = step.ended & ~finished
         success[first], distance[first] = step.success[first].float(), step.distance[first]
         finished |= step.ended
         obs = step.obs
-    return success, distance, counts
+    return success, distance, counts, tracked
+
+
+def _track(tracked: tuple, extras: dict, made: torch.Tensor, live: torch.Tensor) -> None:
+    """Add one step's cosine, lengths and count to `tracked`, on the copies still in their episode."""
+    if MESSAGE not in extras:
+        raise ValueError("tracking needs a policy whose message asks for an end-effector move: the modular policy "
+                         "with --interface.coupling affine and --interface.width 2")
+    asked = extras[MESSAGE]
+    live = live.float()
+    for total, value in zip(tracked, (torch.nn.functional.cosine_similarity(made, asked, dim=-1),
+                                      made.norm(dim=-1), asked.norm(dim=-1), torch.ones_like(live))):
+        total += value * live
 
 
 def _shares(counts: torch.Tensor, names: tuple[str, ...]) -> dict[str, float]:

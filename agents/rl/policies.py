@@ -16,7 +16,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from agents.common.contract import APPLIED, EE_MOVE, ActionDist, Replay
+from agents.common.contract import APPLIED, EE_MOVE, MESSAGE, ActionDist, Replay
 from agents.common.hold import EpisodeHold
 from agents.common.registry import MethodRegistry
 from agents.common.spec import ObsBatch, SuiteSpec
@@ -136,9 +136,9 @@ class ModularPolicy(nn.Module):
         return replay
 
     def distribution(self, obs: ObsBatch, replay: Replay) -> ActionDist:
-        params, value, maps = self._outputs(obs, replay.get(MASKS), replay.get(DISTORTION))
-        return action_dist(self, obs, params, value, None if self.spec.discrete else self.log_std(obs),
-                           extras={} if maps is None else {AFFINE_MAPS: maps})
+        params, value, maps, message = self._outputs(obs, replay.get(MASKS), replay.get(DISTORTION))
+        extras = {} if maps is None else {AFFINE_MAPS: maps} | ({MESSAGE: message} if self.interface.groundable else {})
+        return action_dist(self, obs, params, value, None if self.spec.discrete else self.log_std(obs), extras=extras)
 
     def aux_losses(self, obs: ObsBatch, dist: ActionDist, replay: Replay,
                    advantages: Tensor | None = None) -> dict[str, Tensor]:
@@ -153,7 +153,7 @@ class ModularPolicy(nn.Module):
             losses["grounding"] = self.grounding * self.grounding_loss(obs, replay, dist.extras[AFFINE_MAPS])
         if self.interface.mode != "consistency" or not self.interface.active or not self.training:
             return losses
-        dropped, _, _ = self._outputs(obs, self._masks(obs.robot.shape[0]), replay.get(DISTORTION))
+        dropped = self._outputs(obs, self._masks(obs.robot.shape[0]), replay.get(DISTORTION))[0]
         if self.spec.discrete:
             full = dist.dist.logits.detach()  # already masked and normalised
             drop = dropped.masked_fill(dist.mask == 0, -1e9).log_softmax(-1)
@@ -188,12 +188,13 @@ class ModularPolicy(nn.Module):
 
     def forward(self, obs: ObsBatch, masks: Tensor | None = None) -> tuple[Tensor, Tensor]:
         """(actor output [B, A], value [B]); `masks`, if given, replace dropout on the interface."""
-        params, value, _ = self._outputs(obs, masks)
+        params, value, _, _ = self._outputs(obs, masks)
         return params, value
 
     def _outputs(self, obs: ObsBatch, masks: Tensor | None = None,
-                 distortion: Tensor | None = None) -> tuple[Tensor, Tensor, Tensor | None]:
-        """`forward`'s outputs and, under the affine coupling, the robot modules' maps [B, A, width + 1].
+                 distortion: Tensor | None = None) -> tuple[Tensor, Tensor, Tensor | None, Tensor | None]:
+        """`forward`'s outputs and, under the affine coupling, the robot modules' maps [B, A, width + 1]
+        and the message they map.
 
         Coupling "affine": the robot module's actor sees its observation only (its message input is
         zeros) and outputs a matrix and a bias per row; the action is their affine map of the message,
@@ -205,13 +206,13 @@ class ModularPolicy(nn.Module):
             interface = interface * self._masks(interface.shape[0])
         if not self.affine:
             out, _ = self.robot_layer(torch.cat([interface, obs.robot], -1), obs.robot_ids)
-            return out[:, :-1], out[:, -1], None
+            return out[:, :-1], out[:, -1], None, None
         message, critic_message = interface[:, : self.interface_dim], interface[:, self.interface_dim :]
         if distortion is not None:
             message = (distortion @ message.unsqueeze(-1)).squeeze(-1)
         out, _ = self.robot_layer(torch.cat([torch.zeros_like(message), critic_message, obs.robot], -1), obs.robot_ids)
         maps = out[:, :-1].unflatten(-1, (self.spec.action_width, self.interface_dim + 1))
-        return (maps[..., :-1] @ message.unsqueeze(-1)).squeeze(-1) + maps[..., -1], out[:, -1], maps
+        return (maps[..., :-1] @ message.unsqueeze(-1)).squeeze(-1) + maps[..., -1], out[:, -1], maps, message
 
     def log_std(self, obs: ObsBatch) -> Tensor:
         return self.robot_layer.bank.stacked()["log_std"].index_select(0, obs.robot_ids)

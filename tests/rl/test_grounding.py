@@ -11,6 +11,7 @@ import torch
 
 import envs
 from agents.common.contract import APPLIED, EE_MOVE
+from agents.common.evaluate import evaluate
 from agents.common.multipair import MultiPairEnv
 from agents.common.spec import ObsBatch, SuiteSpec
 from agents.rl.experiment import ExperimentConfig
@@ -148,3 +149,35 @@ def test_arms6s_preset_grounds_and_a_preset_grounding_is_dropped_where_there_is_
         assert given.resolve("arms6").grounding == 0.0  # the preset's grounding went with its coupling and width
         ModularPolicy(SPEC, given.resolve("arms6"))
     assert InterfaceConfig(grounding=0.5, coupling="affine").resolve("arms").grounding == 0.5
+
+
+def test_tracking_compares_each_step_s_move_with_the_message_that_asked_for_it():
+    seed_everything(0)
+    policy = ModularPolicy(SPEC, GROUNDED)
+    pairs = [("Arm2", "Avoid"), ("Arm3Accel", "ReachRed")]
+    records = evaluate(policy, envs.ARMS6, pairs, episodes=3, seed=5, tracking=True)
+    vec = MultiPairEnv(envs.ARMS6, SPEC, pairs, 3)  # the same episodes again, by hand
+    obs, live = vec.reset(5), torch.ones(6, dtype=torch.bool)
+    cosines, made, asked = [[] for _ in range(6)], torch.zeros(6), torch.zeros(6)
+    with torch.no_grad():
+        while live.any():
+            interface, _ = policy.task_layer(obs.task, obs.task_ids)
+            step = vec.step(policy.distribution(obs, {}).mode())
+            for row in live.nonzero().flatten().tolist():
+                m, d = interface[row, :2], step.ee_move[row]
+                cosines[row].append(float(m @ d / (m.norm() * d.norm()).clamp_min(1e-8)))
+                made[row] += d.norm()
+                asked[row] += m.norm()
+            live &= ~step.ended
+            obs = step.obs
+    for p, record in enumerate(records):
+        rows = range(3 * p, 3 * p + 3)
+        assert record["tracking_cosine"] == pytest.approx(np.mean(sum((cosines[r] for r in rows), [])), abs=1e-5)
+        assert record["tracking_speed"] == pytest.approx(float(made[3 * p: 3 * p + 3].sum() / asked[3 * p: 3 * p + 3].sum()),
+                                                         rel=1e-5)
+    with pytest.raises(ValueError, match="asks for an end-effector move"):
+        evaluate(ModularPolicy(SPEC, InterfaceConfig(coupling="concat").resolve("arms6")), envs.ARMS6, pairs[:1], 1,
+                 tracking=True)
+    grid = envs.get_suite("grid")
+    with pytest.raises(ValueError, match="does not report"):
+        evaluate(ModularPolicy(SuiteSpec.from_suite(grid)), grid, [grid.pairs()[0]], 1, tracking=True)
