@@ -20,24 +20,27 @@ def evaluate(policy: ActorCriticPolicy, suite, pairs: list[tuple[str, str]], epi
     With `action_shares` (discrete suites), each record also has "action_shares": {name: share},
     the share of each of the robot's actions (`suite.action_names`) among its copies' steps in their one episode.
     With `tracking` (a policy whose message asks for an end-effector move, on a suite that reports the
-    move made), each record also has "tracking_cosine", the mean cosine between the move asked for and
-    the move made over the pair's steps, and "tracking_speed", their summed lengths' ratio (made / asked).
+    move made), each record also has "tracking_cosine", the cosine between the moves asked for and made
+    over the pair's steps (Σ made·asked / Σ |made||asked|: a step counts by how much it moved and was
+    asked to), and "tracking_speed", Σ |made| / Σ |asked| (NaN where nothing was asked or moved).
     """
     if episodes <= 0:
         raise ValueError(f"episodes must be positive, got {episodes}")
     names = [suite.action_names(robot) for robot, _ in pairs] if action_shares else None
     spec: SuiteSpec = policy.spec
-    envs = MultiPairEnv(suite, spec, pairs, episodes, device=device_of(policy))
-    if tracking and not envs.reports_ee_move:
+    if tracking and "ee_move" not in suite.step_info:
         raise ValueError(f"tracking compares the move asked for with the move made, which {suite.name} does not report: "
                          "evaluate an arms suite")
+    envs = MultiPairEnv(suite, spec, pairs, episodes, device=device_of(policy))
     was_training = policy.training
     policy.eval()
-    with torch.random.fork_rng():
-        torch.manual_seed(seed)
-        success, distance, counts, tracked = _run(policy, envs, seed, deterministic, tracking)
-    envs.close()
-    policy.train(was_training)
+    try:
+        with torch.random.fork_rng():
+            torch.manual_seed(seed)
+            success, distance, counts, tracked = _run(policy, envs, seed, deterministic, tracking)
+    finally:
+        envs.close()
+        policy.train(was_training)
     records = []
     for p, (robot, task) in enumerate(pairs):
         rows = slice(p * episodes, (p + 1) * episodes)
@@ -46,8 +49,9 @@ def evaluate(policy: ActorCriticPolicy, suite, pairs: list[tuple[str, str]], epi
         if names is not None:
             records[-1]["action_shares"] = _shares(counts[rows], names[p])
         if tracked is not None:
-            cosine, made, asked, steps = (t[rows].sum() for t in tracked)
-            records[-1] |= {"tracking_cosine": float(cosine / steps), "tracking_speed": float(made / asked)}
+            inner, lengths, made, asked = (float(t[rows].sum()) for t in tracked)
+            records[-1] |= {"tracking_cosine": inner / lengths if lengths else float("nan"),
+                            "tracking_speed": made / asked if asked else float("nan")}
     return records
 
 
@@ -55,8 +59,8 @@ def _run(policy: ActorCriticPolicy, envs: MultiPairEnv, seed: int, deterministic
          tracking: bool = False) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None, tuple | None]:
     """Step every copy until each has finished one episode: its success, its final distance, for
     discrete actions how often it took each (padded) action in that episode ([N, A]; None if continuous)
-    and, with `tracking`, per copy the summed cosine of move made and move asked for, the summed
-    lengths of each and the steps counted (None without)."""
+    and, with `tracking`, per copy the sums of made·asked, |made||asked|, |made| and |asked| over its
+    episode's steps (None without)."""
     obs = envs.reset(seed)
     finished = torch.zeros(envs.size, dtype=torch.bool, device=envs.device)
     success = torch.zeros(envs.size, device=envs.device)
@@ -79,14 +83,14 @@ def _run(policy: ActorCriticPolicy, envs: MultiPairEnv, seed: int, deterministic
 
 
 def _track(tracked: tuple, extras: dict, made: torch.Tensor, live: torch.Tensor) -> None:
-    """Add one step's cosine, lengths and count to `tracked`, on the copies still in their episode."""
+    """Add one step's made·asked, |made||asked|, |made| and |asked| to `tracked`, on the copies still in
+    their episode."""
     if MESSAGE not in extras:
         raise ValueError("tracking needs a policy whose message asks for an end-effector move: the modular policy "
-                         "with --interface.coupling affine and --interface.width 2")
-    asked = extras[MESSAGE]
-    live = live.float()
-    for total, value in zip(tracked, (torch.nn.functional.cosine_similarity(made, asked, dim=-1),
-                                      made.norm(dim=-1), asked.norm(dim=-1), torch.ones_like(live))):
+                         "with --interface.coupling affine, --interface.width 2 and --interface.grounding > 0")
+    asked, live = extras[MESSAGE], live.float()
+    made_length, asked_length = made.norm(dim=-1), asked.norm(dim=-1)
+    for total, value in zip(tracked, ((made * asked).sum(-1), made_length * asked_length, made_length, asked_length)):
         total += value * live
 
 

@@ -19,8 +19,11 @@ class EpisodeHold:
         and nothing is held."""
         if starts is None:
             return fresh, torch.ones(fresh.shape[0], dtype=torch.bool, device=fresh.device)
+        if starts.shape != fresh.shape[:1]:
+            raise ValueError(f"{self.what}: starts must mark each of the {fresh.shape[0]} rows, got shape "
+                             f"{tuple(starts.shape)}")
         starts = starts.bool()
-        if self.held is None or self.held.shape != fresh.shape:
+        if self.held is None or self.held.shape != fresh.shape or self.held.device != fresh.device:
             if not bool(starts.all()):
                 raise ValueError(f"{self.what} is held per env copy for an episode, but {fresh.shape[0]} rows arrived "
                                  "mid-episode with none held for them: start every row (starts all true) first")

@@ -50,9 +50,9 @@ class InterfaceConfig:
             raise ValueError(f"unknown interface coupling {self.coupling!r}; valid: {list(COUPLINGS)}")
         if self.grounding is not None and not (0.0 <= self.grounding < float("inf")):
             raise ValueError(f"interface grounding is a loss weight >= 0, got {self.grounding}")
-        if self.turn is not None and not 0.0 <= self.turn < 180.0:
+        if self.turn is not None and (isinstance(self.turn, bool) or not 0.0 <= self.turn < 180.0):
             raise ValueError(f"interface turn is an angle in degrees in [0, 180), got {self.turn}")
-        if self.gain is not None and not 0.0 < self.gain <= 1.0:
+        if self.gain is not None and (isinstance(self.gain, bool) or not 0.0 < self.gain <= 1.0):
             raise ValueError(f"interface gain is the lowest speed factor, in (0, 1], got {self.gain}")
 
     @classmethod

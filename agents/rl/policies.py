@@ -101,13 +101,12 @@ class ModularPolicy(nn.Module):
                          actor_out=width, critic_out=width, hidden=list(task_hidden), final_activation=True)
         self.affine = self.interface.coupling == "affine"
         self.grounding = float(self.interface.grounding)
-        if self.grounding and (not self.interface.groundable or spec.discrete):
-            raise ValueError("--interface.grounding fits A·(end-effector move) + b to the applied action: it needs "
+        wanted = [flag for flag, on in (("--interface.grounding", self.grounding),
+                                         ("--interface.turn/gain", self.interface.distorts)) if on]
+        if wanted and (not self.interface.groundable or spec.discrete):
+            raise ValueError(f"{' and '.join(wanted)} need a message that can mean an end-effector move: "
                              "--interface.coupling affine, --interface.width 2 and an arms suite, got coupling "
                              f"{self.interface.coupling}, width {width}, {'discrete' if spec.discrete else 'continuous'} actions")
-        if self.interface.distorts and (not self.interface.groundable or spec.discrete):
-            raise ValueError("--interface.turn and --interface.gain turn and slow a message that means an end-effector "
-                             "move: they need --interface.coupling affine, --interface.width 2 and an arms suite")
         self._distortion = EpisodeHold("the message's partner distortion")
         robot_bank = bank("robot", len(spec.robots), actor_in=width, critic_in=width,
                           shared_in=spec.robot_width, actor_out=spec.action_width * (width + 1 if self.affine else 1),
@@ -137,7 +136,7 @@ class ModularPolicy(nn.Module):
 
     def distribution(self, obs: ObsBatch, replay: Replay) -> ActionDist:
         params, value, maps, message = self._outputs(obs, replay.get(MASKS), replay.get(DISTORTION))
-        extras = {} if maps is None else {AFFINE_MAPS: maps} | ({MESSAGE: message} if self.interface.groundable else {})
+        extras = {} if maps is None else {AFFINE_MAPS: maps} | ({MESSAGE: message} if self.grounding else {})
         return action_dist(self, obs, params, value, None if self.spec.discrete else self.log_std(obs), extras=extras)
 
     def aux_losses(self, obs: ObsBatch, dist: ActionDist, replay: Replay,

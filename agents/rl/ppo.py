@@ -356,7 +356,7 @@ class PPO:
             values.append(value), rewards.append(reward), ended.append(step.ended)
             self._record(step, episodes)
             obs, self._starts = step.obs, step.ended
-        next_value = policy.distribution(obs, policy.draw(obs)).value
+        next_value = policy.distribution(obs, policy.draw(obs, self._starts)).value  # held choices, as acting would
         values_t, rewards_t, ended_t = torch.stack(values), torch.stack(rewards), torch.stack(ended)
         advantages = gae(rewards_t, values_t, next_value, ended_t, cfg.gamma, cfg.gae_lambda)
         rollout = Rollout(ObsBatch.stack(observations), stack_replays(replays), torch.stack(actions), torch.stack(log_probs),

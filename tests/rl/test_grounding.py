@@ -131,7 +131,7 @@ def test_grounding_settings_that_make_no_sense_are_refused():
     with pytest.raises(ValueError, match="loss weight >= 0"):
         InterfaceConfig(grounding=float("nan"))
     for bad in (InterfaceConfig(grounding=1.0, coupling="concat"), InterfaceConfig(grounding=1.0, width=3)):
-        with pytest.raises(ValueError, match="needs --interface.coupling affine, --interface.width 2"):
+        with pytest.raises(ValueError, match="need a message that can mean an end-effector move: --interface.coupling affine"):
             ModularPolicy(SPEC, bad.resolve("arms6"))
     with pytest.raises(ValueError, match="the modular policy's: add --policy modular"):
         ExperimentConfig(suite="arms6", policy=("monolithic",), interface=InterfaceConfig(grounding=0.5), out=None)
@@ -158,26 +158,30 @@ def test_tracking_compares_each_step_s_move_with_the_message_that_asked_for_it()
     records = evaluate(policy, envs.ARMS6, pairs, episodes=3, seed=5, tracking=True)
     vec = MultiPairEnv(envs.ARMS6, SPEC, pairs, 3)  # the same episodes again, by hand
     obs, live = vec.reset(5), torch.ones(6, dtype=torch.bool)
-    cosines, made, asked = [[] for _ in range(6)], torch.zeros(6), torch.zeros(6)
+    sums = torch.zeros(4, 6)  # made·asked, |made||asked|, |made|, |asked| per copy
     with torch.no_grad():
         while live.any():
             interface, _ = policy.task_layer(obs.task, obs.task_ids)
             step = vec.step(policy.distribution(obs, {}).mode())
             for row in live.nonzero().flatten().tolist():
                 m, d = interface[row, :2], step.ee_move[row]
-                cosines[row].append(float(m @ d / (m.norm() * d.norm()).clamp_min(1e-8)))
-                made[row] += d.norm()
-                asked[row] += m.norm()
+                sums[:, row] += torch.stack([m @ d, m.norm() * d.norm(), d.norm(), m.norm()])
             live &= ~step.ended
             obs = step.obs
     for p, record in enumerate(records):
-        rows = range(3 * p, 3 * p + 3)
-        assert record["tracking_cosine"] == pytest.approx(np.mean(sum((cosines[r] for r in rows), [])), abs=1e-5)
-        assert record["tracking_speed"] == pytest.approx(float(made[3 * p: 3 * p + 3].sum() / asked[3 * p: 3 * p + 3].sum()),
-                                                         rel=1e-5)
-    with pytest.raises(ValueError, match="asks for an end-effector move"):
-        evaluate(ModularPolicy(SPEC, InterfaceConfig(coupling="concat").resolve("arms6")), envs.ARMS6, pairs[:1], 1,
-                 tracking=True)
+        inner, lengths, made, asked = sums[:, 3 * p: 3 * p + 3].sum(1).tolist()
+        assert record["tracking_cosine"] == pytest.approx(inner / lengths, rel=1e-5)
+        assert record["tracking_speed"] == pytest.approx(made / asked, rel=1e-5)
+    assert 0 < records[0]["tracking_speed"] and -1 <= records[0]["tracking_cosine"] <= 1
+    policy.train()
+    for ungrounded in (InterfaceConfig(coupling="concat"), InterfaceConfig(grounding=0.0)):
+        with pytest.raises(ValueError, match="asks for an end-effector move"):
+            evaluate(ModularPolicy(SPEC, ungrounded.resolve("arms6")), envs.ARMS6, pairs[:1], 1, tracking=True)
+    assert policy.training  # a refused evaluation leaves the policy as it found it
     grid = envs.get_suite("grid")
     with pytest.raises(ValueError, match="does not report"):
         evaluate(ModularPolicy(SuiteSpec.from_suite(grid)), grid, [grid.pairs()[0]], 1, tracking=True)
+    refused = ModularPolicy(SPEC, InterfaceConfig(grounding=0.0).resolve("arms6"))
+    with pytest.raises(ValueError, match="asks for an end-effector move"):
+        evaluate(refused, envs.ARMS6, pairs[:1], 1, tracking=True)
+    assert refused.training  # the refusal came mid-evaluation: the policy is back in train mode

@@ -56,6 +56,22 @@ def test_each_env_copy_keeps_its_distortion_until_its_episode_ends_and_evaluatio
     fresh = ModularPolicy(SPEC, PARTNERS)
     with pytest.raises(ValueError, match="mid-episode"):
         fresh.draw(obs, torch.tensor([True, False, True]))
+    with pytest.raises(ValueError, match="starts must mark each of the 3 rows"):
+        policy.draw(obs, torch.tensor([True]))
+
+
+def test_consistency_mode_compares_full_and_dropped_out_interfaces_under_the_same_distortion():
+    torch.manual_seed(0)
+    policy = ModularPolicy(SPEC, InterfaceConfig(turn=40.0, gain=0.5, mode="consistency", dropout=0.2).resolve("arms6"))
+    _, obs = _obs(4)
+    replay = policy.draw(obs, torch.ones(4, dtype=torch.bool))
+    assert set(replay) == {DISTORTION}  # consistency mode acts on the full interface
+    losses = policy.aux_losses(obs, policy.distribution(obs, replay), replay)
+    assert torch.isfinite(losses["consistency"]) and float(losses["consistency"]) > 0
+    no_dropout = ModularPolicy(SPEC, InterfaceConfig(turn=40.0, mode="consistency", dropout=1e-9).resolve("arms6"))
+    no_dropout.load_state_dict(policy.state_dict())
+    # with (almost) no dropout, the dropped-out policy is the acting one only if both see the same distortion
+    assert float(no_dropout.aux_losses(obs, no_dropout.distribution(obs, replay), replay)["consistency"]) < 1e-6
 
 
 def test_ppo_acts_and_updates_with_the_replayed_distortion():
@@ -83,10 +99,16 @@ def test_distortion_settings_that_make_no_sense_are_refused_and_old_runs_have_no
         with pytest.raises(ValueError, match=match):
             InterfaceConfig(**bad)
     for bad in (InterfaceConfig(turn=20.0, coupling="concat"), InterfaceConfig(gain=0.5, width=3)):
-        with pytest.raises(ValueError, match="turn and slow a message that means an end-effector move"):
+        with pytest.raises(ValueError, match="turn/gain need a message that can mean an end-effector move"):
             ModularPolicy(SPEC, bad)
-    with pytest.raises(ValueError, match="modular policy's: add --policy modular"):
-        ExperimentConfig(suite="arms6", policy=("monolithic",), interface=InterfaceConfig(turn=20.0), out=None)
+    grid = SuiteSpec.from_suite(envs.get_suite("grid"))
+    with pytest.raises(ValueError, match="discrete actions"):
+        ModularPolicy(grid, InterfaceConfig(turn=20.0, coupling="affine", width=2).resolve("grid"))
+    for given in (InterfaceConfig(turn=20.0), InterfaceConfig(gain=0.5)):
+        with pytest.raises(ValueError, match="modular policy's: add --policy modular"):
+            ExperimentConfig(suite="arms6", policy=("monolithic",), interface=given, out=None)
+    with pytest.raises(ValueError, match="in \\[0, 180\\)"):
+        InterfaceConfig(turn=True)
     ExperimentConfig(suite="arms6", policy=("monolithic",), interface=InterfaceConfig(turn=0.0), out=None)
     dropped = InterfaceConfig(coupling="concat").resolve("arms6")
     assert (dropped.turn, dropped.gain) == (0.0, 1.0) and not dropped.distorts
