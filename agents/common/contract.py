@@ -33,7 +33,7 @@ with the batch ([B, ...] tensors)."""
 
 EE_MOVE = "ee_move"  # replay key: the step's end-effector move [B, 2] (policies with `wants_ee_move`)
 APPLIED = "applied"  # replay key: the action as the env takes it, clipped to [-1, 1] [B, A] (likewise)
-MESSAGE = "message"  # ActionDist extra: the end-effector move [B, 2] a robot module was asked for (grounded policies)
+MESSAGE = "message"  # ActionDist extra: the [B, 2] message a robot module maps as an end-effector move (affine, width 2)
 
 LOG_SQRT_2PI = 0.5 * math.log(2 * math.pi)
 

@@ -86,8 +86,8 @@ def _track(tracked: tuple, extras: dict, made: torch.Tensor, live: torch.Tensor)
     """Add one step's made·asked, |made||asked|, |made| and |asked| to `tracked`, on the copies still in
     their episode."""
     if MESSAGE not in extras:
-        raise ValueError("tracking needs a policy whose message asks for an end-effector move: the modular policy "
-                         "with --interface.coupling affine, --interface.width 2 and --interface.grounding > 0")
+        raise ValueError("tracking needs a policy whose message can ask for an end-effector move: the modular policy "
+                         "with --interface.coupling affine and --interface.width 2")
     asked, live = extras[MESSAGE], live.float()
     made_length, asked_length = made.norm(dim=-1), asked.norm(dim=-1)
     for total, value in zip(tracked, ((made * asked).sum(-1), made_length * asked_length, made_length, asked_length)):

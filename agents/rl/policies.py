@@ -136,7 +136,7 @@ class ModularPolicy(nn.Module):
 
     def distribution(self, obs: ObsBatch, replay: Replay) -> ActionDist:
         params, value, maps, message = self._outputs(obs, replay.get(MASKS), replay.get(DISTORTION))
-        extras = {} if maps is None else {AFFINE_MAPS: maps} | ({MESSAGE: message} if self.grounding else {})
+        extras = {} if maps is None else {AFFINE_MAPS: maps} | ({MESSAGE: message} if self.interface.groundable else {})
         return action_dist(self, obs, params, value, None if self.spec.discrete else self.log_std(obs), extras=extras)
 
     def aux_losses(self, obs: ObsBatch, dist: ActionDist, replay: Replay,
