@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from dataclasses import replace
 
 import gymnasium as gym
@@ -194,3 +195,18 @@ def test_zero_shot_reports_tracking_of_modules_loaded_from_their_files(tmp_path,
                                                     suite="arms6", episodes=2, tracking=True))
     assert all(-1 <= r["tracking_cosine"] <= 1 and r["tracking_speed"] > 0 for r in records)
     assert "Arm5:Avoid  move made vs asked: cosine" in capsys.readouterr().out
+
+
+def test_the_tracking_script_reads_a_runs_split_and_reports_trained_and_held_out_pairs(tmp_path, capsys):
+    seed_everything(2)
+    run = tmp_path / "f0.5_s0"
+    save_modules(ModularPolicy(SPEC, GROUNDED), run / "modular" / "seed1" / "modules", "arms6")
+    (run / "config.json").write_text(json.dumps({"suite": "arms6", "holdout_fraction": 0.5, "split_seed": 0}))
+    tracking = load_script("tracking")
+    groups = tracking.main(tracking.TrackingArgs(run=run, episodes=1))
+    held = envs.ARMS6.random_holdout(0.5, 0)
+    assert [(r["robot"], r["task"]) for r in groups["held out"]] == held and len(groups["trained"]) == 18
+    assert all(-1 <= r["tracking_cosine"] <= 1 for group in groups.values() for r in group)
+    assert "held out  18 pairs  cosine" in capsys.readouterr().out
+    with pytest.raises(ValueError, match="is not a run with modular modules for seed 3"):
+        tracking.main(tracking.TrackingArgs(run=run, seed=3))
