@@ -540,5 +540,5 @@ def test_a_run_from_before_the_monolithic_width_and_coupling_settings_reads_as_1
     assert upgrade_config({"interface": {}, "eval": {}})["monolithic_hidden"] == [128, 128]
     assert upgrade_config({"interface": {}, "eval": {}, "monolithic_hidden": [64]})["monolithic_hidden"] == [64]
     upgraded = upgrade_config({"interface": {"width": 2}, "eval": {}})["interface"]
-    assert upgraded == {"coupling": "concat", "grounding": 0.0, "width": 2}
+    assert upgraded == {"coupling": "concat", "grounding": 0.0, "turn": 0.0, "gain": 1.0, "width": 2}
     assert upgrade_config({"interface": {"coupling": "affine"}, "eval": {}})["interface"]["coupling"] == "affine"
