@@ -21,6 +21,7 @@ from __future__ import annotations
 import json
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
+from typing import Literal
 
 import envs
 from agents.common.cli import run_cli
@@ -71,6 +72,9 @@ class SweepConfig:
     monolithic_hidden: tuple[int, ...] | None = None
     """monolithic: hidden layer sizes (unset: two layers of the width whose parameter count is closest
     to the modular policy's, printed with the counts)"""
+    hyper_banks: tuple[Literal["robot", "task"], ...] | None = None
+    """modular: roles whose modules are generated from a shared base (unset: the suite's preset, task on
+    arms6; give the flag with no role for none)"""
     interface: InterfaceConfig = field(default_factory=InterfaceConfig)
     """modular: the task→robot interface (unset: the suite's preset, docs/interface.md)"""
     routing: RoutingConfig = field(default_factory=RoutingConfig)
@@ -101,7 +105,7 @@ def plan(cfg: SweepConfig) -> tuple[list[ExperimentConfig], dict[str, str]]:
     """One experiment per (fraction, split seed) the suite can hold out, and why the others are skipped."""
     suite = envs.get_suite(cfg.suite)
     cells, skipped = [], {}
-    hidden = cfg.monolithic_hidden or matched_width(cfg.suite, cfg.interface)
+    hidden = cfg.monolithic_hidden or matched_width(cfg.suite, cfg.interface, cfg.hyper_banks)
     for fraction in cfg.fractions:
         try:
             held = suite.random_holdout(fraction, cfg.split_seeds[0])
@@ -117,7 +121,7 @@ def plan(cfg: SweepConfig) -> tuple[list[ExperimentConfig], dict[str, str]]:
                 suite=cfg.suite, policy=cfg.policy, holdout_fraction=fraction, split_seed=split_seed,
                 seeds=cfg.seeds, out=out, resume=cfg.resume and (out / "config.json").exists(),
                 workers=1, threads=cfg.threads, progress=cfg.progress and cfg.workers == 1,
-                interface=cfg.interface, monolithic_hidden=hidden, routing=cfg.routing,
+                interface=cfg.interface, hyper_banks=cfg.hyper_banks, monolithic_hidden=hidden, routing=cfg.routing,
                 eval=EvalConfig(episodes=cfg.episodes, random_baseline=cfg.random_baseline),
                 ppo=cfg.ppo))
     if not cells:
@@ -145,10 +149,11 @@ def run_cell(cell: ExperimentConfig) -> list[dict]:
     return records
 
 
-def matched_width(suite: str, interface: InterfaceConfig) -> tuple[int, int]:
+def matched_width(suite: str, interface: InterfaceConfig,
+                  hyper_banks: tuple[str, ...] | None = None) -> tuple[int, int]:
     """Two hidden layers for the monolithic policy whose parameter count is closest to the modular one's."""
     spec = SuiteSpec.from_suite(envs.get_suite(suite))
-    cfg = ExperimentConfig(suite=suite, interface=interface, out=None)
+    cfg = ExperimentConfig(suite=suite, interface=interface, hyper_banks=hyper_banks, out=None)
     target = sum(p.numel() for p in POLICIES.get("modular").build(spec, cfg).parameters())
     count = lambda w: sum(p.numel() for p in POLICIES.get("monolithic").build(  # noqa: E731
         spec, replace(cfg, monolithic_hidden=(w, w))).parameters())

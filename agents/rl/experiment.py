@@ -23,7 +23,7 @@ from agents.common.spec import SuiteSpec
 from agents.common.video import MISSING_MOVIEPY, record_pairs, video_available
 from agents.rl.compat import upgrade_config
 from agents.rl.interface import InterfaceConfig
-from agents.rl.policies import POLICIES, ModularPolicy
+from agents.rl.policies import POLICIES, ModularPolicy, hyper_preset
 from agents.rl.ppo import PPO, PPOConfig, seed_everything
 
 
@@ -85,8 +85,9 @@ class ExperimentConfig:
     """record one evaluation episode per pair as a video under --out/videos (needs modrl[video])"""
     monolithic_hidden: tuple[int, ...] = (128, 128)
     """monolithic: hidden layer sizes (e.g. 200 200 to match the modular policy's parameters on arms6)"""
-    hyper_banks: tuple[Literal["robot", "task"], ...] = ()
-    """modular: roles whose modules are generated from a shared base and a code per module"""
+    hyper_banks: tuple[Literal["robot", "task"], ...] | None = None
+    """modular: roles whose modules are generated from a shared base and a code per module (unset: the
+    suite's preset, task on arms6 and none elsewhere; give the flag with no role for none)"""
     interface: InterfaceConfig = field(default_factory=InterfaceConfig)
     """modular: the task→robot interface (unset: the suite's preset, docs/interface.md)"""
     eval: EvalConfig = field(default_factory=EvalConfig)
@@ -101,6 +102,9 @@ class ExperimentConfig:
             raise ValueError("--capture-video needs an --out folder" if self.out is None else MISSING_MOVIEPY)
         self._check_modular_only(InterfaceConfig.for_suite(self.suite))
         self.interface = self.interface.resolve(self.suite)
+        if self.hyper_banks is None:
+            self.hyper_banks = hyper_preset(self.suite) if "modular" in self.policy else ()
+        self.hyper_banks = tuple(self.hyper_banks)
         for policy in self.policy:
             POLICIES.check(policy)
         if not self.seeds:
@@ -120,6 +124,8 @@ class ExperimentConfig:
         preset is not a setting given (a resolved config passes again, as `replace` re-checks it)."""
         if "modular" in self.policy:
             return
+        if self.hyper_banks:
+            raise ValueError("--hyper-banks is the modular policy's: add --policy modular or drop the flag")
         if self.interface.coupling == "affine" and preset.coupling != "affine":
             raise ValueError("--interface.coupling affine is the modular policy's: add --policy modular or drop the flag")
         if self.interface.grounding and self.interface.grounding != preset.grounding:
@@ -174,7 +180,7 @@ def flag(group: str | None, key: str, value) -> str:
     prefix, name = (f"--{group}." if group else "--"), key.replace("_", "-")
     if isinstance(value, bool):
         return f"{prefix}{name}" if value else f"{prefix}no-{name}"
-    return f"{prefix}{name} {' '.join(map(str, value)) if isinstance(value, list) else value}"
+    return f"{prefix}{name} {' '.join(map(str, value)) if isinstance(value, list) else value}".rstrip()
 
 
 def check_resumable(cfg: ExperimentConfig) -> None:

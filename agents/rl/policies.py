@@ -265,6 +265,16 @@ class MonolithicPolicy(nn.Module):
         return {} if self.hidden == MONOLITHIC_HIDDEN else {"monolithic_hidden": list(self.hidden)}
 
 
+HYPER_PRESETS = {"arms6": ("task",)}
+"""Roles whose modules a suite's modular policy generates from a shared base by default: on arms6 task
+modules that share a base recombine with robots they never met (docs/results/sweep.md)."""
+
+
+def hyper_preset(suite: str) -> tuple[str, ...]:
+    """The roles of `suite`'s preset whose modules come from a `HyperBank` (none for most suites)."""
+    return HYPER_PRESETS.get(suite, ())
+
+
 @POLICIES.register("modular")
 def modular(spec: SuiteSpec, cfg: Any) -> ModularPolicy:
     """Robot and task modules, fixed routing by robot and task id."""

@@ -67,7 +67,7 @@ def test_consistency_mode_compares_full_and_dropped_out_interfaces_under_the_sam
     replay = policy.draw(obs, torch.ones(4, dtype=torch.bool))
     assert set(replay) == {DISTORTION}  # consistency mode acts on the full interface
     losses = policy.aux_losses(obs, policy.distribution(obs, replay), replay)
-    assert torch.isfinite(losses["consistency"]) and float(losses["consistency"]) > 0
+    assert torch.isfinite(losses["consistency"]) and float(losses["consistency"].detach()) > 0
     no_dropout = ModularPolicy(SPEC, InterfaceConfig(turn=40.0, mode="consistency", dropout=1e-9).resolve("arms6"))
     no_dropout.load_state_dict(policy.state_dict())
     # with (almost) no dropout, the dropped-out policy is the acting one only if both see the same distortion
