@@ -84,7 +84,7 @@ class ExperimentConfig:
     capture_video: bool = False
     """record one evaluation episode per pair as a video under --out/videos (needs modrl[video])"""
     monolithic_hidden: tuple[int, ...] = (128, 128)
-    """monolithic: hidden layer sizes (e.g. 200 200 to match the modular policy's parameters on arms6)"""
+    """monolithic: hidden layer sizes (scripts/sweep.py matches it to the modular policy's parameter count)"""
     hyper_banks: tuple[Literal["robot", "task"], ...] | None = None
     """modular: roles whose modules are generated from a shared base and a code per module (unset: the
     suite's preset, task on arms6 and none elsewhere; give the flag with no role for none)"""

@@ -112,7 +112,8 @@ def load_run(run_dir: str | Path) -> tuple[RoutedPolicy, dict]:
                                           "hierarchical": HierarchicalConfig(**routing["hierarchical"])}) \
         if routing else RoutingConfig()
     interface = InterfaceConfig(**config["interface"]) if config.get("interface") else None
-    policy = POLICIES.get(run_dir.parent.name).build(spec, SimpleNamespace(routing=settings, interface=interface))
+    built_as = SimpleNamespace(routing=settings, interface=interface, hyper_banks=())
+    policy = POLICIES.get(run_dir.parent.name).build(spec, built_as)
     if not isinstance(policy, RoutedPolicy):
         raise ValueError(f"{run_dir} is a {run_dir.parent.name!r} run, not a routed policy")
     state = torch.load(run_dir / "checkpoint.pt", map_location="cpu", weights_only=True)

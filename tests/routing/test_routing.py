@@ -4,6 +4,7 @@ make PPO's first ratio exactly 1; stats, files and held-out pairs."""
 
 from __future__ import annotations
 
+import json
 import math
 from types import SimpleNamespace
 
@@ -299,3 +300,13 @@ def test_topk_routes_each_row_to_its_k_best_scored_modules():
     assert torch.equal(routing.indices, logits.topk(3, -1).indices)
     with pytest.raises(ValueError, match="1 <= k <= 4"):
         _policy("routed-topk", top_k=5)
+
+
+def test_the_routing_report_refuses_a_run_that_is_not_routed_in_one_line(tmp_path):
+    from agents.routing.report import load_run
+
+    run_dir = tmp_path / "modular" / "seed1"
+    run_dir.mkdir(parents=True)
+    (tmp_path / "config.json").write_text(json.dumps({"suite": "arms6", "interface": {}}))
+    with pytest.raises(ValueError, match="is a 'modular' run, not a routed policy"):
+        load_run(run_dir)
