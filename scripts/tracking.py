@@ -22,6 +22,7 @@ import envs
 from agents.common.cli import run_cli
 from agents.common.evaluate import evaluate
 from agents.common.spec import SuiteSpec
+from agents.rl.experiment import run_splits
 from agents.rl.recombine import load_policy
 
 
@@ -44,11 +45,8 @@ def main(args: TrackingArgs) -> dict[str, list[dict]]:
                          f"{config_file} and {modules}")
     config = json.loads(config_file.read_text())
     suite = envs.get_suite(config["suite"])
-    if config.get("holdout_fraction") is not None:
-        held = suite.random_holdout(config["holdout_fraction"], config["split_seed"])
-    else:
-        held = [tuple(pair.split(":")) for pair in config.get("holdout", [])]
-    trained = [pair for pair in suite.pairs() if pair not in held]
+    splits = run_splits(config)
+    trained, held = splits["train"], splits["holdout"]
     policy = load_policy(SuiteSpec.from_suite(suite), modules, modules, list(suite.robots), list(suite.tasks),
                          config["suite"])
     records = evaluate(policy, suite, trained + held, args.episodes, args.eval_seed, deterministic=False, tracking=True)

@@ -172,6 +172,13 @@ class ExperimentConfig:
         return json.loads(json.dumps(asdict(self), default=str))
 
 
+def run_splits(config: dict) -> dict[str, list[tuple[str, str]]]:
+    """The train and held-out pairs of a run, from its `config.json` settings."""
+    return ExperimentConfig(suite=config["suite"], holdout=tuple(config.get("holdout", ())),
+                            pairs=tuple(config.get("pairs", ())), holdout_fraction=config.get("holdout_fraction"),
+                            split_seed=config.get("split_seed", 0), out=None).splits()
+
+
 NOT_COMPARED = ("out", "resume", "overwrite", "workers", "threads", "progress", "device", "capture_video")  # how a run is run, not what it is
 
 

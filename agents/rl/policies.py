@@ -278,7 +278,7 @@ def hyper_preset(suite: str) -> tuple[str, ...]:
 @POLICIES.register("modular")
 def modular(spec: SuiteSpec, cfg: Any) -> ModularPolicy:
     """Robot and task modules, fixed routing by robot and task id."""
-    return ModularPolicy(spec, cfg.interface, hyper_banks=tuple(cfg.hyper_banks))
+    return ModularPolicy(spec, cfg.interface, hyper_banks=tuple(getattr(cfg, "hyper_banks", None) or ()))
 
 
 @POLICIES.register("monolithic")

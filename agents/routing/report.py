@@ -23,7 +23,7 @@ from agents.common.files import write_atomically
 from agents.common.multipair import MultiPairEnv
 from agents.common.report import finite_records
 from agents.common.spec import SuiteSpec
-from agents.rl.experiment import ExperimentConfig
+from agents.rl.experiment import run_splits
 from agents.rl.interface import InterfaceConfig
 from agents.rl.policies import POLICIES
 from agents.common.routing_config import HierarchicalConfig, ReinforceConfig, RoutingConfig
@@ -112,8 +112,7 @@ def load_run(run_dir: str | Path) -> tuple[RoutedPolicy, dict]:
                                           "hierarchical": HierarchicalConfig(**routing["hierarchical"])}) \
         if routing else RoutingConfig()
     interface = InterfaceConfig(**config["interface"]) if config.get("interface") else None
-    built_as = SimpleNamespace(routing=settings, interface=interface, hyper_banks=())
-    policy = POLICIES.get(run_dir.parent.name).build(spec, built_as)
+    policy = POLICIES.get(run_dir.parent.name).build(spec, SimpleNamespace(routing=settings, interface=interface))
     if not isinstance(policy, RoutedPolicy):
         raise ValueError(f"{run_dir} is a {run_dir.parent.name!r} run, not a routed policy")
     state = torch.load(run_dir / "checkpoint.pt", map_location="cpu", weights_only=True)
@@ -129,9 +128,7 @@ def main(argv: list[str] | None = None) -> dict:
     args = parser.parse_args(argv)
     policy, config = load_run(args.run)
     suite = envs.get_suite(config["suite"])
-    splits = ExperimentConfig(suite=config["suite"], holdout=tuple(config.get("holdout", ())),
-                              pairs=tuple(config.get("pairs", ())), holdout_fraction=config.get("holdout_fraction"),
-                              split_seed=config.get("split_seed", 0), out=None).splits()
+    splits = run_splits(config)
     pairs = splits["train"] + splits["holdout"]
     save_routed(policy, args.run / "routed", config["suite"])
     report = routing_report(policy, suite, pairs, splits["holdout"], args.episodes, args.steps)
